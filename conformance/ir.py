@@ -180,3 +180,17 @@ def process_count(program: Program) -> int:
 def ops_by_index(program: Program) -> dict[int, Located]:
     """Every located op keyed by its index."""
     return {loc.index: loc for loc in walk(program)}
+
+
+# A read's record carries at most this many of the bytes it returned.
+DATA_RECORD_LIMIT = 32
+
+
+def pattern(size: int) -> bytes:
+    """The bytes `write(fd, N)` sends: byte i is i % 251 (a prime, so pages do not repeat)."""
+    return bytes(i % 251 for i in range(size))
+
+
+def write_payload(data: bytes | int) -> bytes:
+    """The bytes a write op sends: its string literal, or N pattern bytes."""
+    return data if isinstance(data, bytes) else pattern(data)

@@ -260,7 +260,11 @@ class _Parser:
                 if first.text not in SIGNAL_NAMES:
                     raise self.error(f"unknown signal {first.text!r}", lineno, first.col)
                 return first.text
-            return self.integer(first, lineno, "signal name or number")
+            value = self.integer(first, lineno, "signal name or number")
+            if 1 <= value < 32:
+                raise self.error(f"signal {value}: write standard signals by name (SIGTERM), "
+                                 "numbers differ between ABIs", lineno, first.col)
+            return value
         if param is Param.FD:
             if first.kind == "int":
                 value = int(first.text, 0)
