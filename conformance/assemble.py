@@ -1,0 +1,33 @@
+"""keystone-engine behind one call: assembly text -> machine code for an ABI's ISA."""
+from __future__ import annotations
+
+import keystone
+
+from targets.tables import Abi
+
+
+class AssemblyError(ValueError):
+    """keystone rejected the listing; the message names the statement it stopped at."""
+
+
+def _engine(abi: Abi) -> keystone.Ks:
+    arch = getattr(keystone, f"KS_ARCH_{abi.keystone_arch}", None)
+    mode = getattr(keystone, f"KS_MODE_{abi.keystone_mode}", None)
+    if arch is None or mode is None:
+        raise AssemblyError(f"{abi.name}: keystone has no arch {abi.keystone_arch!r} / "
+                            f"mode {abi.keystone_mode!r}")
+    return keystone.Ks(arch, mode)
+
+
+def assemble(listing: str, abi: Abi, address: int) -> bytes:
+    """Assemble `listing` as if loaded at `address`."""
+    try:
+        encoding, _count = _engine(abi).asm(listing, address)
+    except keystone.KsError as exc:
+        statements = [ln.strip() for ln in listing.splitlines()
+                      if ln.strip() and not ln.strip().startswith(("#", "//"))]
+        done = exc.get_asm_count()
+        near = statements[done] if done is not None and done < len(statements) else "?"
+        raise AssemblyError(f"{abi.name}: keystone: {exc} (after {done} statements, near "
+                            f"{near!r})") from None
+    return bytes(encoding or b"")

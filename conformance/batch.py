@@ -1,0 +1,51 @@
+"""A batch: many programs in one ELF, run one after another by the driver (see lower_driver).
+
+Image layout from `IMAGE_BASE`: ELF headers, read-only data (write payloads), code (entry
+first), then the zero-filled state at `Memory.BASE`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conformance.assemble import assemble
+from conformance.elf import HEADER_SIZE, write_elf
+from conformance.emit import emitter_for
+from conformance.ir import Program
+from conformance.lower import Memory, Rodata, lower_driver, lower_program
+from targets.tables import Abi
+
+IMAGE_BASE = 0x400000
+DEFAULT_WATCHDOG_MS = 2000
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The programs of a batch, their listing and the ELF that runs them."""
+
+    programs: tuple[Program, ...]
+    abi: Abi
+    listing: str
+    elf: bytes
+    watchdog_ms: int
+
+
+def build(programs, abi: Abi, *, watchdog_ms: int = DEFAULT_WATCHDOG_MS) -> Batch:
+    """Lower, emit, assemble and link `programs` into one batch ELF for `abi`."""
+    programs = tuple(programs)
+    if not programs:
+        raise ValueError("a batch needs at least one program")
+    rodata = Rodata(base=IMAGE_BASE + HEADER_SIZE)
+    micro = lower_driver(len(programs), abi, watchdog_ms)
+    for index, program in enumerate(programs):
+        micro += lower_program(program, index, abi, rodata)
+    listing = emitter_for(abi).render(micro)
+    code_at = rodata.base + len(rodata.blob)
+    code_at += -code_at % 16
+    code = assemble(listing, abi, code_at)
+    payload = bytes(rodata.blob) + bytes(code_at - rodata.base - len(rodata.blob)) + code
+    if IMAGE_BASE + HEADER_SIZE + len(payload) > Memory.BASE:
+        raise ValueError(f"batch of {len(programs)} programs is too large "
+                         f"({len(payload)} bytes): split it into smaller batches")
+    elf = write_elf(payload, machine=abi.elf_machine, base=IMAGE_BASE, entry=code_at,
+                    memsz=Memory.END - IMAGE_BASE)
+    return Batch(programs, abi, listing, elf, watchdog_ms)

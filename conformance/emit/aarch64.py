@@ -1,0 +1,219 @@
+"""aarch64 emitter: micro-ops -> assembly for keystone, plus the runtime routines.
+
+Absolute addresses are built with movz/movk (keystone 0.9.2 aborts on `:lo12:` relocations);
+conditional branches hop over an unconditional `b` so targets may lie beyond +-1 MiB.
+"""
+from __future__ import annotations
+
+from conformance.emit.base import Emitter
+from conformance.lower import Memory
+
+_INVERSE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
+_ADDR = "x16"  # ip0: the intra-procedure scratch register, free for address building
+
+
+class Aarch64Emitter(Emitter):
+    """Lowers micro-ops with x9/x10 as scratch and x16 for addresses."""
+
+    isa = "aarch64"
+    scratch = "x9"
+    scratch2 = "x10"
+    comment_prefix = "//"
+
+    def __init__(self, abi):
+        super().__init__(abi)
+        self._hops = 0
+
+    def jump(self, label: str) -> list[str]:
+        return [f"b {label}"]
+
+    def branch(self, cond: str, a: str, b: str, label: str) -> list[str]:
+        self._hops += 1
+        hop = f"hop_{self._hops}"
+        return [f"cmp {a}, {b}", f"b.{_INVERSE[cond]} {hop}", f"b {label}", f"{hop}:"]
+
+    def load_imm(self, reg: str, value: int) -> list[str]:
+        if -0x10000 < value < 0:
+            return [f"movn {reg}, #{~value & 0xFFFF:#x}"]
+        value &= (1 << 64) - 1
+        chunks = [(value >> s) & 0xFFFF for s in (0, 16, 32, 48)]
+        lines = [f"movz {reg}, #{chunks[0]:#x}"]
+        lines += [f"movk {reg}, #{c:#x}, lsl #{16 * k}" for k, c in enumerate(chunks) if k and c]
+        return lines
+
+    def load_var(self, reg: str, addr: int, size: int) -> list[str]:
+        load = f"ldrsw {reg}, [{_ADDR}]" if size == 4 else f"ldr {reg}, [{_ADDR}]"
+        return self.load_imm(_ADDR, addr) + [load]
+
+    def load_code_addr(self, reg: str, label: str) -> list[str]:
+        return [f"adr {reg}, {label}"]
+
+    def negate(self, reg: str) -> list[str]:
+        return [f"neg {reg}, {reg}"]
+
+    def store(self, reg: str, addr: int, size: int) -> list[str]:
+        src = "w" + reg[1:] if size == 4 else reg
+        return self.load_imm(_ADDR, addr) + [f"str {src}, [{_ADDR}]"]
+
+    def record(self, kind: str, fields, data) -> list[str]:
+        frame = 16 * ((len(fields) + 1) // 2)
+        lines = [f"sub sp, sp, #{frame}"] if frame else []
+        for i, value in enumerate(fields):
+            lines += self.load("x9", value)
+            lines.append(f"str x9, [sp, #{8 * i}]")
+        if data:
+            lines += self.load("x3", data[0]) + self.load("x4", data[1])
+        else:
+            lines += ["mov x3, #0", "mov x4, #0"]
+        lines += [f"mov x0, #{ord(kind)}", "mov x1, sp", f"mov x2, #{len(fields)}",
+                  "bl rt_record"]
+        if frame:
+            lines.append(f"add sp, sp, #{frame}")
+        return lines
+
+    def entry(self) -> list[str]:
+        return ["b _start"]
+
+    def _addr(self, reg: str, addr: int) -> str:
+        return "\n    ".join(self.load_imm(reg, addr))
+
+    def runtime(self) -> str:
+        m = Memory
+        return f"""
+// rt_record(x0=kind, x1=fields, x2=nfields, x3=data, x4=datalen): one record, one write(2)
+rt_record:
+    stp x29, x30, [sp, #-16]!
+    stp x19, x20, [sp, #-16]!
+    stp x21, x22, [sp, #-16]!
+    stp x23, x24, [sp, #-16]!
+    sub sp, sp, #528
+    mov x19, x1
+    mov x20, x2
+    mov x21, x3
+    mov x22, x4
+    mov x23, x0
+    mov x24, sp
+    movz w9, #0x4040
+    movk w9, #0x6663, lsl #16
+    str w9, [x24]
+    mov w9, #0x3a
+    strb w9, [x24, #4]
+    add x24, x24, #5
+    {self._addr("x16", m.CUR_PROG)}
+    ldr x9, [x16]
+    bl rt_hex
+    mov w9, #0x2e
+    strb w9, [x24], #1
+    {self._addr("x16", m.CUR_LPID)}
+    ldr x9, [x16]
+    bl rt_hex
+    mov w9, #0x3a
+    strb w9, [x24], #1
+    {self._addr("x16", m.CUR_SEQ)}
+rt_record_seq:
+    ldxr x9, [x16]
+    add x10, x9, #1
+    stxr w11, x10, [x16]
+    cbnz w11, rt_record_seq
+    bl rt_hex
+    mov w9, #0x3a
+    strb w9, [x24], #1
+    strb w23, [x24], #1
+    strb w9, [x24], #1
+rt_record_fields:
+    cbz x20, rt_record_data
+    ldr x9, [x19], #8
+    bl rt_hex
+    subs x20, x20, #1
+    b.eq rt_record_data
+    mov w9, #0x2c
+    strb w9, [x24], #1
+    b rt_record_fields
+rt_record_data:
+    cmp x22, #0
+    b.le rt_record_sum
+    cmp x22, #32
+    b.le rt_record_semi
+    mov x22, #32
+rt_record_semi:
+    mov w9, #0x3b
+    strb w9, [x24], #1
+    adr x13, rt_hexdigits
+rt_record_byte:
+    ldrb w9, [x21], #1
+    lsr w10, w9, #4
+    ldrb w10, [x13, x10]
+    strb w10, [x24], #1
+    and w9, w9, #15
+    ldrb w9, [x13, x9]
+    strb w9, [x24], #1
+    subs x22, x22, #1
+    b.ne rt_record_byte
+rt_record_sum:
+    mov w9, #0x3a
+    strb w9, [x24], #1
+    mov x9, sp
+    mov x10, #0
+rt_record_sum_loop:
+    ldrb w11, [x9], #1
+    add x10, x10, x11
+    cmp x9, x24
+    b.ne rt_record_sum_loop
+    and x10, x10, #0xffff
+    adr x13, rt_hexdigits
+    mov x12, #12
+rt_record_ck:
+    lsr x11, x10, x12
+    and x11, x11, #15
+    ldrb w11, [x13, x11]
+    strb w11, [x24], #1
+    subs x12, x12, #4
+    b.ge rt_record_ck
+    mov w9, #0x0a
+    strb w9, [x24], #1
+    mov x0, #1
+    mov x1, sp
+    sub x2, x24, x1
+    mov x8, #{self.abi.nr("write")}
+    svc #0
+    add sp, sp, #528
+    ldp x23, x24, [sp], #16
+    ldp x21, x22, [sp], #16
+    ldp x19, x20, [sp], #16
+    ldp x29, x30, [sp], #16
+    ret
+
+// rt_hex: x9 as minimal lowercase hex at [x24], x24 advanced; clobbers x10-x13
+rt_hex:
+    adr x13, rt_hexdigits
+    mov x10, #60
+rt_hex_skip:
+    cbz x10, rt_hex_emit
+    lsr x11, x9, x10
+    tst x11, #15
+    b.ne rt_hex_emit
+    sub x10, x10, #4
+    b rt_hex_skip
+rt_hex_emit:
+    lsr x11, x9, x10
+    and x11, x11, #15
+    ldrb w11, [x13, x11]
+    strb w11, [x24], #1
+    subs x10, x10, #4
+    b.ge rt_hex_emit
+    ret
+
+// the watchdog's SIGALRM handler: returning is all it does (wait4 then fails with EINTR)
+rt_nop_handler:
+    ret
+
+// sa_restorer: the handler returns here (x30) with sp at the signal frame
+rt_restorer:
+    mov x8, #{self.abi.nr("rt_sigreturn")}
+    svc #0
+    brk #0
+
+rt_hexdigits:
+    .ascii "0123456789abcdef"
+    .balign 4
+"""

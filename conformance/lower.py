@@ -1,0 +1,431 @@
+"""ISA-neutral lowering: Programs -> micro-ops over syscalls, memory words and labels.
+
+Each ISA emitter only translates these micro-ops (and supplies its runtime routines), so the
+knowledge of what a call means lives here once. Which syscall realises an abstract call is
+decided by what the ABI table has (pipe or pipe2, fork or clone, dup2 or dup3 + a check),
+never by the ISA's name.
+
+All mutable state lives at fixed addresses in the image's zero-filled tail (`Memory`), so
+every process has private copies after fork and emitters need no data labels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from conformance.ir import (
+    CALLS, MAX_TRANSFER, PARENT, SELF, Flags, Op, Program, Ref, child_lpids, walk,
+    write_payload,
+)
+from targets.tables import Abi
+
+DRIVER_LPID = 0xFF  # the lpid field of the batch driver's own records
+
+
+# --- values -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Imm:
+    """An immediate 64-bit value."""
+
+    value: int
+
+
+@dataclass(frozen=True)
+class Var:
+    """A memory word at a fixed address; size 4 is loaded sign-extended."""
+
+    addr: int
+    size: int = 8
+
+
+@dataclass(frozen=True)
+class CodeAddr:
+    """The address of a code label (handlers, restorers)."""
+
+    label: str
+
+
+@dataclass(frozen=True)
+class Neg:
+    """The negation of a value (process-group ids for kill)."""
+
+    value: "Value"
+
+
+Value = Union[Imm, Var, CodeAddr, Neg]
+
+
+# --- micro-ops ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Label:
+    """A jump target."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Jump:
+    """Unconditional jump."""
+
+    label: str
+
+
+@dataclass(frozen=True)
+class Branch:
+    """Jump to label if `a <cond> b` (signed 64-bit); cond is eq ne lt le gt ge."""
+
+    cond: str
+    a: Value
+    b: Value
+    label: str
+
+
+@dataclass(frozen=True)
+class Syscall:
+    """Trap into the kernel; the raw result is stored in Memory.RET."""
+
+    nr: int
+    args: tuple[Value, ...]
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Move:
+    """dst = src."""
+
+    dst: Var
+    src: Value
+
+
+@dataclass(frozen=True)
+class Record:
+    """Write one observation record: kind letter, u64 fields, optional bytes (addr, length)."""
+
+    kind: str
+    fields: tuple[Value, ...]
+    data: tuple[Value, Value] | None = None
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A line of explanation in the listing."""
+
+    text: str
+
+
+MicroOp = Union[Label, Jump, Branch, Syscall, Move, Record, Comment]
+
+
+# --- memory map ---------------------------------------------------------------------------
+
+class Memory:
+    """Fixed addresses in the zero-filled tail of the image (see conformance.elf)."""
+
+    BASE = 0x800000
+    CUR_PROG = BASE + 0x00
+    CUR_LPID = BASE + 0x08
+    CUR_SEQ = BASE + 0x10
+    RET = BASE + 0x18
+    PIPEFDS = BASE + 0x20      # int[2]
+    WSTATUS = BASE + 0x28      # int
+    P0PID = BASE + 0x30
+    HUNG = BASE + 0x38
+    SIGACTION = BASE + 0x40    # struct sigaction scratch (32 bytes)
+    ZERO = BASE + 0x60         # 64 bytes that stay zero: SIG_DFL action, disarmed timer
+    WATCHDOG = BASE + 0xA0     # struct itimerval for the driver's watchdog (32 bytes)
+    SLOTS = BASE + 0x100       # one word per bound name
+    MAX_SLOTS = 480
+    READBUF = BASE + 0x1000
+    END = READBUF + MAX_TRANSFER
+
+    @classmethod
+    def slot(cls, index: int) -> Var:
+        """The word holding bound name number `index`."""
+        if index >= cls.MAX_SLOTS:
+            raise ValueError(f"program binds more than {cls.MAX_SLOTS} names")
+        return Var(cls.SLOTS + 8 * index)
+
+
+RET = Var(Memory.RET)
+
+
+# --- lowering -----------------------------------------------------------------------------
+
+@dataclass
+class Rodata:
+    """Read-only bytes placed before the code; offsets are relative to its start."""
+
+    base: int
+    blob: bytearray = field(default_factory=bytearray)
+    _interned: dict[bytes, int] = field(default_factory=dict)
+
+    def add(self, data: bytes) -> int:
+        """The address of `data` in the image (identical payloads are shared)."""
+        if data not in self._interned:
+            self._interned[data] = self.base + len(self.blob)
+            self.blob += data
+            self.blob += bytes(-len(self.blob) % 8)
+        return self._interned[data]
+
+
+class _ProgramLowering:
+    def __init__(self, program: Program, index: int, abi: Abi, rodata: Rodata):
+        self.program, self.index, self.abi, self.rodata = program, index, abi, rodata
+        self.slots: dict[str, int] = {SELF: 0, PARENT: 1}
+        self.children = child_lpids(program)
+        self.op_index = {id(loc.op): loc.index for loc in walk(program)}
+        self.out: list[MicroOp] = []
+        self.deferred: list[tuple[int, int, Op]] = []  # (child lpid, fork op index, fork op)
+        self.serial = 0
+
+    def label(self, what: str) -> str:
+        self.serial += 1
+        return f"p{self.index}_{what}_{self.serial}"
+
+    def slot(self, name: str) -> Var:
+        return Memory.slot(self.slots.setdefault(name, len(self.slots)))
+
+    def emit(self, *ops: MicroOp) -> None:
+        self.out.extend(ops)
+
+    def syscall(self, name: str, *args: Value) -> None:
+        self.emit(Syscall(self.abi.nr(name), tuple(args), name))
+
+    # operands
+    def fd(self, operand) -> Value:
+        return self.slot(operand.name) if isinstance(operand, Ref) else Imm(operand)
+
+    def flags(self, operand: Flags) -> Imm:
+        value = operand.bits
+        for name in operand.names:
+            value |= self.abi.const(name)
+        return Imm(value)
+
+    def signal(self, operand) -> Imm:
+        return Imm(self.abi.const(operand) if isinstance(operand, str) else operand)
+
+    # entry points
+    def lower(self) -> list[MicroOp]:
+        self.emit(Label(entry_label(self.index)),
+                  Comment(f"program {self.index}: process 0"),
+                  Move(Var(Memory.CUR_LPID), Imm(0)), Move(Var(Memory.CUR_SEQ), Imm(0)),
+                  Syscall(self.abi.nr("setpgid"), (Imm(0), Imm(0)), "setpgid"),
+                  Comment("the driver's watchdog handler must not leak into the program"),
+                  Syscall(self.abi.nr("rt_sigaction"),
+                          (Imm(self.abi.const("SIGALRM")), Imm(Memory.ZERO), Imm(0),
+                           Imm(self.abi.limits["sigset_bytes"])), "rt_sigaction"))
+        self.syscall("getpid")
+        self.emit(Move(self.slot(SELF), RET))
+        self.body(self.program.body)
+        while self.deferred:
+            lpid, fork_index, op = self.deferred.pop(0)
+            self.emit(Label(child_label(self.index, lpid)),
+                      Comment(f"program {self.index}: process {lpid}, child of op {fork_index}"),
+                      Move(Var(Memory.CUR_LPID), Imm(lpid)), Move(Var(Memory.CUR_SEQ), Imm(0)),
+                      Move(self.slot(PARENT), self.slot(SELF)))
+            self.syscall("getpid")
+            self.emit(Move(self.slot(SELF), RET),
+                      Record("R", (Imm(fork_index), Imm(0))))
+            self.body(op.body or ())
+        return self.out
+
+    def body(self, ops) -> None:
+        for op in ops:
+            self.op(op)
+        self.exit(Imm(0))
+
+    def exit(self, code: Value) -> None:
+        self.emit(Record("E", (code,)))
+        self.syscall("exit_group", code)
+
+    def op(self, op: Op) -> None:
+        index = self.op_index[id(op)]
+        from conformance.syntax import format_op
+        self.emit(Comment(f"op {index}: {format_op(op)[0].strip()}"))
+        getattr(self, "op_" + op.call)(op, index)
+
+    def result(self, index: int, *outs: Value, data=None) -> None:
+        self.emit(Record("R", (Imm(index), RET) + outs, data))
+
+    def bind(self, op: Op, value: Value) -> None:
+        for name in op.binds:
+            self.emit(Move(self.slot(name), value))
+
+    # calls
+    def op_pipe(self, op: Op, index: int, flags: Value | None = None) -> None:
+        fds = Var(Memory.PIPEFDS)
+        self.emit(Move(fds, Imm(-1)))  # both ints read -1 if the call fails
+        if flags is None and self.abi.has("pipe"):
+            self.syscall("pipe", Imm(Memory.PIPEFDS))
+        else:
+            self.syscall("pipe2", Imm(Memory.PIPEFDS), flags or Imm(0))
+        read_end, write_end = Var(Memory.PIPEFDS, 4), Var(Memory.PIPEFDS + 4, 4)
+        self.emit(Move(self.slot(op.binds[0]), read_end), Move(self.slot(op.binds[1]), write_end))
+        self.result(index, read_end, write_end)
+
+    def op_pipe2(self, op: Op, index: int) -> None:
+        self.op_pipe(op, index, self.flags(op.args[0]))
+
+    def op_write(self, op: Op, index: int) -> None:
+        payload = write_payload(op.args[1])
+        self.syscall("write", self.fd(op.args[0]), Imm(self.rodata.add(payload)), Imm(len(payload)))
+        self.result(index)
+
+    def op_read(self, op: Op, index: int) -> None:
+        self.syscall("read", self.fd(op.args[0]), Imm(Memory.READBUF), Imm(op.args[1]))
+        self.result(index, data=(Imm(Memory.READBUF), RET))
+
+    def op_close(self, op: Op, index: int) -> None:
+        self.syscall("close", self.fd(op.args[0]))
+        self.result(index)
+
+    def op_dup(self, op: Op, index: int) -> None:
+        self.syscall("dup", self.fd(op.args[0]))
+        self.bind(op, RET)
+        self.result(index)
+
+    def op_dup2(self, op: Op, index: int) -> None:
+        old, new = self.fd(op.args[0]), self.fd(op.args[1])
+        if self.abi.has("dup2"):
+            self.syscall("dup2", old, new)
+        else:
+            # dup3(fd, fd) is EINVAL where dup2(fd, fd) returns fd if it is open: check by hand.
+            differ, done = self.label("dup3"), self.label("dup2_done")
+            self.emit(Branch("ne", old, new, differ))
+            self.syscall("fcntl", old, Imm(self.abi.const("F_GETFD")))
+            self.emit(Branch("lt", RET, Imm(0), done), Move(RET, old), Jump(done), Label(differ))
+            self.syscall("dup3", old, new, Imm(0))
+            self.emit(Label(done))
+        self.bind(op, RET)
+        self.result(index)
+
+    def op_getpid(self, op: Op, index: int) -> None:
+        self.syscall("getpid")
+        self.result(index)
+
+    def op_getppid(self, op: Op, index: int) -> None:
+        self.syscall("getppid")
+        self.result(index)
+
+    def op_fork(self, op: Op, index: int) -> None:
+        lpid = self.children[index]
+        self.emit_fork()
+        self.emit(Branch("eq", RET, Imm(0), child_label(self.index, lpid)))
+        self.bind(op, RET)
+        self.emit(Record("F", (Imm(index), RET, Imm(lpid))))
+        self.deferred.append((lpid, index, op))
+
+    def emit_fork(self) -> None:
+        emit_fork(self.abi, self.out)
+
+    def op_waitpid(self, op: Op, index: int) -> None:
+        target = op.args[0]
+        pid = self.slot(target.name) if isinstance(target, Ref) else Imm(target)
+        self.emit(Move(Var(Memory.WSTATUS), Imm(0)))
+        self.syscall("wait4", pid, Imm(Memory.WSTATUS), self.flags(op.args[1]), Imm(0))
+        self.result(index, Var(Memory.WSTATUS, 4))
+
+    op_wait4 = op_waitpid
+
+    def op_kill(self, op: Op, index: int) -> None:
+        self.syscall("kill", self.slot(op.args[0].name), self.signal(op.args[1]))
+        self.result(index)
+
+    def op_exit(self, op: Op, index: int) -> None:
+        self.exit(Imm(op.args[0]))
+
+
+def emit_fork(abi: Abi, out: list[MicroOp]) -> None:
+    """fork(), or clone(SIGCHLD, 0, 0, 0, 0) where the ABI has no fork."""
+    if abi.has("fork"):
+        out.append(Syscall(abi.nr("fork"), (), "fork"))
+    else:
+        out.append(Syscall(abi.nr("clone"), (Imm(abi.const("CLONE_SIGCHLD")), Imm(0), Imm(0),
+                                             Imm(0), Imm(0)), "clone"))
+
+
+def entry_label(program_index: int) -> str:
+    """The label where program `program_index`'s process 0 starts."""
+    return f"prog{program_index}"
+
+
+def child_label(program_index: int, lpid: int) -> str:
+    """The label where a forked child starts."""
+    return f"prog{program_index}_proc{lpid}"
+
+
+def lower_program(program: Program, index: int, abi: Abi, rodata: Rodata) -> list[MicroOp]:
+    """The micro-ops of one program (process 0's entry, then each child's body)."""
+    missing = [loc.op.call for loc in walk(program) if loc.op.call not in CALLS]
+    if missing:
+        raise ValueError(f"unknown calls {missing}")
+    return _ProgramLowering(program, index, abi, rodata).lower()
+
+
+def lower_driver(count: int, abi: Abi, watchdog_ms: int) -> list[MicroOp]:
+    """The batch driver: runs programs 0..count-1 one after another, each under a watchdog.
+
+    Each program's process 0 is forked into its own process group; the driver (a child
+    subreaper, so orphans come back to it) reaps every process of the program, recording each
+    status, until none is left. If the watchdog expires it records a hang and SIGKILLs the group.
+    """
+    nr, const = abi.nr, abi.const
+    sa = abi.layouts["sigaction"]
+    itv = abi.layouts["itimerval"]
+    sec, usec = divmod(watchdog_ms * 1000, 1_000_000)
+    out: list[MicroOp] = [
+        Label("_start"),
+        Move(Var(Memory.CUR_LPID), Imm(DRIVER_LPID)),
+        Syscall(nr("getpid"), (), "getpid"),
+        Record("I", (RET,)),
+        Comment("orphans of a program are reparented to the driver, which reaps them"),
+        Syscall(nr("prctl"), (Imm(const("PR_SET_CHILD_SUBREAPER")), Imm(1), Imm(0), Imm(0),
+                              Imm(0)), "prctl"),
+        Comment("watchdog: SIGALRM interrupts wait4 (no SA_RESTART)"),
+        Move(Var(Memory.SIGACTION + sa.offset("handler")), CodeAddr("rt_nop_handler")),
+        Move(Var(Memory.SIGACTION + sa.offset("flags")), Imm(const("SA_RESTORER"))),
+        Move(Var(Memory.SIGACTION + sa.offset("restorer")), CodeAddr("rt_restorer")),
+        Syscall(nr("rt_sigaction"), (Imm(const("SIGALRM")), Imm(Memory.SIGACTION), Imm(0),
+                                     Imm(abi.limits["sigset_bytes"])), "rt_sigaction"),
+    ]
+    for fieldname, value in (("interval_sec", sec), ("interval_usec", usec),
+                             ("value_sec", sec), ("value_usec", usec)):
+        out.append(Move(Var(Memory.WATCHDOG + itv.offset(fieldname)), Imm(value)))
+    p0 = Var(Memory.P0PID)
+    for i in range(count):
+        wait, intr, done = f"drv{i}_wait", f"drv{i}_intr", f"drv{i}_done"
+        out += [Comment(f"program {i}"),
+                Move(Var(Memory.CUR_PROG), Imm(i)), Move(Var(Memory.HUNG), Imm(0))]
+        emit_fork(abi, out)
+        out += [
+            Branch("eq", RET, Imm(0), entry_label(i)),
+            Move(p0, RET),
+            Record("G", (RET,)),
+            Branch("lt", RET, Imm(0), done),
+            Syscall(nr("setpgid"), (p0, p0), "setpgid"),
+            Syscall(nr("setitimer"), (Imm(const("ITIMER_REAL")), Imm(Memory.WATCHDOG), Imm(0)),
+                    "setitimer"),
+            Label(wait),
+            Move(Var(Memory.WSTATUS), Imm(0)),
+            Syscall(nr("wait4"), (Imm(-1), Imm(Memory.WSTATUS), Imm(0), Imm(0)), "wait4"),
+            Branch("eq", RET, Imm(-const("ECHILD")), done),
+            Branch("eq", RET, Imm(-const("EINTR")), intr),
+            Record("Z", (RET, Var(Memory.WSTATUS, 4))),
+            Branch("lt", RET, Imm(0), done),
+            Jump(wait),
+            Label(intr),
+            Comment("a second expiry means SIGKILL did not help: give up on the stragglers"),
+            Branch("ne", Var(Memory.HUNG), Imm(0), done),
+            Move(Var(Memory.HUNG), Imm(1)),
+            Record("H", ()),
+            Syscall(nr("kill"), (Neg(p0), Imm(const("SIGKILL"))), "kill"),
+            Jump(wait),
+            Label(done),
+            Syscall(nr("setitimer"), (Imm(const("ITIMER_REAL")), Imm(Memory.ZERO), Imm(0)),
+                    "setitimer"),
+            Record("N", ()),
+        ]
+    out.append(Syscall(nr("exit_group"), (Imm(0),), "exit_group"))
+    return out
