@@ -225,8 +225,9 @@ class _Parser:
         n, lo = len(spec.params), len(spec.params) - len(defaults)
         if not lo <= len(groups) <= n:
             want = str(n) if lo == n else f"{lo} to {n}"
+            noun = "argument" if (lo, n) == (1, 1) else "arguments"
             col = groups[n][0].col if len(groups) > n else head.col
-            raise self.error(f"{spec.name} takes {want} argument(s), got {len(groups)}", lineno, col)
+            raise self.error(f"{spec.name} takes {want} {noun}, got {len(groups)}", lineno, col)
         args = [self.operand(p, spec, g, lineno, scope) for p, g in zip(spec.params, groups)]
         args += list(defaults[len(groups) - lo:])
         return tuple(args)
@@ -293,7 +294,9 @@ class _Parser:
                              f"{'r, w = pipe()' if kind == 'fd' else 'c = fork { ... }'})",
                              lineno, tok.col)
         if bound != kind:
-            raise self.error(f"{tok.text!r} is a {bound}, expected a {kind}", lineno, tok.col)
+            words = {"fd": "an fd handle", "proc": "a process name"}
+            raise self.error(f"{tok.text!r} is {words[bound]}, expected {words[kind]}",
+                             lineno, tok.col)
         return Ref(tok.text)
 
     def flags(self, spec: CallSpec, toks: list[_Tok], lineno: int) -> Flags:

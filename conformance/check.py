@@ -1,0 +1,93 @@
+"""Check programs on a target: batch them, run the batches, parse, judge against the oracle."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from conformance import trace as trace_mod
+from conformance.batch import DEFAULT_WATCHDOG_MS, build
+from conformance.compare import CRASHED, TARGET_ERROR, Verdict, judge
+from conformance.events import Expected
+from conformance.ir import Program
+from targets.runners import Runner
+from targets.runners.sandbox import namespace_unavailable, unsafe_without_namespace
+
+REFUSED = "refused"
+DEFAULT_BATCH = 100
+
+
+@dataclass
+class TargetReport:
+    """Every verdict of one target, plus how the target ran."""
+
+    target: str
+    version: str
+    verdicts: list[Verdict] = field(default_factory=list)
+    runs: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """Verdict status -> number of programs."""
+        out: dict[str, int] = {}
+        for v in self.verdicts:
+            out[v.status] = out.get(v.status, 0) + 1
+        return out
+
+
+def batch_timeout(count: int, watchdog_ms: int) -> float:
+    """The outer watchdog of a batch: generous, because the inner one does the real work."""
+    return 30.0 + count * watchdog_ms / 1000.0 * 2
+
+
+def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Runner, *,
+          batch_size: int = DEFAULT_BATCH, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
+          progress: Callable[[int, int], None] | None = None) -> TargetReport:
+    """Run `programs` on `runner` and judge each against `expected` (same order)."""
+    report = TargetReport(runner.name, runner.version())
+    verdicts: dict[int, Verdict] = {}
+    runnable: list[int] = []
+    no_ns = namespace_unavailable()
+    for i, program in enumerate(programs):
+        reason = unsafe_without_namespace(program) if no_ns else None
+        if reason:
+            verdicts[i] = Verdict(program, i, REFUSED, f"not run: {reason}, and this host has "
+                                  f"no pid namespace to contain it ({no_ns})")
+        else:
+            runnable.append(i)
+    if no_ns:
+        report.notes.append(f"no namespace sandbox ({no_ns}): programs that could signal "
+                            "foreign processes are refused")
+    done = len(verdicts)
+    for start in range(0, len(runnable), batch_size):
+        chunk = runnable[start:start + batch_size]
+        batch = build([programs[i] for i in chunk], runner.abi, watchdog_ms=watchdog_ms)
+        result = runner.run(batch.elf, batch_timeout(len(chunk), watchdog_ms))
+        report.runs += 1
+        report.seconds += result.seconds
+        parsed = trace_mod.parse(result.output)
+        report.notes += [f"batch {report.runs}: {p}" for p in parsed.problems]
+        ended = _ending(result)
+        for k, i in enumerate(chunk):
+            verdict = judge(programs[i], i, parsed.program(k), expected[i], runner.abi,
+                            parsed.driver_pid)
+            if verdict.status in (CRASHED, TARGET_ERROR) and ended:
+                verdict = Verdict(verdict.program, i, verdict.status,
+                                  f"{verdict.detail}; {ended}", verdict.difference,
+                                  verdict.observed, verdict.problems)
+            verdicts[i] = verdict
+        done += len(chunk)
+        if progress:
+            progress(done, len(programs))
+    report.verdicts = [verdicts[i] for i in range(len(programs))]
+    return report
+
+
+def _ending(result) -> str:
+    """How a batch ended, when that explains missing results."""
+    if result.timed_out:
+        return f"the batch was killed by the outer watchdog after {result.seconds:.1f} s"
+    if result.returncode not in (0, None):
+        tail = result.stderr.strip().splitlines()[-1:] if result.stderr.strip() else []
+        return f"the batch exited with status {result.returncode}" + (f": {tail[0]}" if tail else "")
+    return ""

@@ -1,0 +1,250 @@
+"""The `conformance` command.
+
+Exit status: 0 everything agreed (or the command succeeded), 1 some program did not agree with
+the oracle on some target, 2 bad input (usage, program text, unknown target or ABI, an ELF the
+target cannot run), 3 a target that was asked for by name is not available here.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+BUILTIN_CORPORA = Path(__file__).parent / "corpus"
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one `error:` line, exit status 2."""
+
+    status = EXIT_USAGE
+
+
+class Unavailable(UsageError):
+    """A named target cannot run here: exit status 3."""
+
+    status = EXIT_UNAVAILABLE
+
+
+def load_corpus(spec: str):
+    """Programs from a .prog file, a directory of them, or a built-in corpus name."""
+    from conformance.syntax import ProgramSyntaxError, parse_file
+    path = Path(spec)
+    if not path.exists():
+        builtin = BUILTIN_CORPORA / Path(spec).name
+        if builtin.is_dir():
+            path = builtin
+        else:
+            known = ", ".join(sorted(p.name for p in BUILTIN_CORPORA.iterdir() if p.is_dir()))
+            raise UsageError(f"no corpus {spec!r}: not a file or directory, nor a built-in "
+                             f"corpus (built-in: {known})")
+    files = sorted(path.glob("*.prog")) if path.is_dir() else [path]
+    if not files:
+        raise UsageError(f"{spec}: no .prog files in it")
+    try:
+        return [parse_file(f) for f in files]
+    except ProgramSyntaxError as exc:
+        raise UsageError(str(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{spec}: {exc}") from None
+
+
+def _abi_for(args):
+    from targets.tables import AbiError, load
+    name = args.abi or f"linux-{args.isa}"
+    try:
+        return load(name)
+    except AbiError as exc:
+        raise UsageError(str(exc).splitlines()[0]) from None
+
+
+def _one_program(path: str):
+    programs = load_corpus(path)
+    if len(programs) != 1:
+        raise UsageError(f"{path}: expected one program, found {len(programs)}")
+    return programs[0]
+
+
+def cmd_targets(args) -> int:
+    from targets.runners import RUNNERS
+    from targets.runners.sandbox import namespace_unavailable
+    for runner in RUNNERS:
+        why = runner.unavailable()
+        if why:
+            print(f"{runner.name:20} not available: {why}; enable: {runner.enable}")
+        else:
+            print(f"{runner.name:20} available: {runner.version()}")
+    ns = namespace_unavailable()
+    print("sandbox: " + ("user+pid namespace" if ns is None else
+                         f"NONE ({ns}); programs that could signal foreign processes are refused"))
+    return EXIT_OK
+
+
+def _select_targets(spec: str | None):
+    from targets.runners import DEFAULT_TARGETS, TargetError, get
+    names = [n.strip() for n in spec.split(",") if n.strip()] if spec else list(DEFAULT_TARGETS)
+    if spec is not None and not names:
+        raise UsageError("--targets is empty")
+    runners, not_run = [], {}
+    for name in names:
+        try:
+            runner = get(name)
+        except TargetError as exc:
+            raise UsageError(str(exc)) from None
+        why = runner.unavailable()
+        if why is None:
+            runners.append(runner)
+        elif spec is not None:
+            raise Unavailable(f"target {name} is not available: {why} (enable: {runner.enable})")
+        else:
+            not_run[name] = f"{why}; enable: {runner.enable}"
+    if not runners:
+        raise Unavailable("no target is available here; see `conformance targets`")
+    return runners, not_run
+
+
+def cmd_run(args) -> int:
+    from conformance import report
+    from conformance.check import check
+    from oracle import PROFILES, predict
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.watchdog_ms < 50:
+        raise UsageError(f"--watchdog-ms must be at least 50, got {args.watchdog_ms}")
+    runners, not_run = _select_targets(args.targets)
+    programs = load_corpus(args.corpus)
+    profile = PROFILES[args.profile]
+    quiet = args.json
+    start = time.monotonic()
+    expected = [predict(p, profile) for p in programs]
+    if not quiet:
+        print(f"oracle ({profile.name} profile): {len(programs)} programs predicted in "
+              f"{time.monotonic() - start:.2f} s", file=sys.stderr)
+    reports = []
+    for runner in runners:
+        def progress(done, total, name=runner.name):
+            if not quiet:
+                print(f"  {name}: {done}/{total} programs", file=sys.stderr)
+        reports.append(check(programs, expected, runner, batch_size=args.batch_size,
+                             watchdog_ms=args.watchdog_ms, progress=progress))
+    if args.json:
+        print(report.as_json(programs, reports, not_run))
+    else:
+        print(report.table(programs, reports, not_run, show_all=args.all))
+    return EXIT_DIVERGED if report.failed(reports) else EXIT_OK
+
+
+def cmd_show(args) -> int:
+    from conformance.batch import build
+    program = _one_program(args.program)
+    print(build([program], _abi_for(args)).listing, end="")
+    return EXIT_OK
+
+
+def cmd_emit(args) -> int:
+    from conformance.batch import build
+    program = _one_program(args.program)
+    out = Path(args.output)
+    try:
+        out.write_bytes(build([program], _abi_for(args)).elf)
+        out.chmod(0o755)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc}") from None
+    print(f"wrote {out} ({out.stat().st_size} bytes, {args.abi or 'linux-' + args.isa})")
+    return EXIT_OK
+
+
+def cmd_exec(args) -> int:
+    from conformance import trace
+    from targets.runners import TargetError, get
+    try:
+        runner = get(args.target)
+        elf = Path(args.elf).read_bytes()
+        why = runner.unavailable()
+        if why:
+            raise Unavailable(f"target {runner.name} is not available: {why} (enable: {runner.enable})")
+        runner.check(elf, args.elf)
+        result = runner.run(elf, args.timeout)
+    except TargetError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"{args.elf}: {exc.strerror}") from None
+    sys.stdout.write(result.output.decode(errors="replace"))
+    parsed = trace.parse(result.output)
+    for problem in parsed.problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    print(f"exit status {result.returncode}, {result.seconds:.2f} s"
+          + (" (killed by the watchdog)" if result.timed_out else ""), file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_predict(args) -> int:
+    from conformance.compare import describe
+    from oracle import PROFILES, predict
+    program = _one_program(args.program)
+    expected = predict(program, PROFILES[args.profile])
+    for n, outcome in enumerate(expected.outcomes, start=1):
+        print(f"outcome {n} of {len(expected.outcomes)}:")
+        for lpid, events in outcome.procs:
+            for event in events:
+                print(f"  p{lpid}: {describe(event)}")
+        for lpid, status in outcome.reaped:
+            print(f"  harness reaped p{lpid}: {status}")
+        if outcome.hung:
+            print("  (hangs: the watchdog fires)")
+    for note in expected.notes:
+        print(f"note: {note}")
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    ap = argparse.ArgumentParser(prog="conformance", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("targets", help="list targets: available or not (why, how to enable)")
+    run = sub.add_parser("run", help="run a corpus on targets and judge it against the oracle")
+    run.add_argument("--targets", help="comma-separated target names (default: every available one)")
+    run.add_argument("--corpus", default="basic", help="a .prog file, a directory, or a built-in corpus name (default: basic)")
+    run.add_argument("--json", action="store_true", help="print the report as JSON")
+    run.add_argument("--all", action="store_true", help="list agreeing programs too")
+    run.add_argument("--profile", default="linux", choices=["linux", "posix"], help="oracle profile")
+    run.add_argument("--batch-size", type=int, default=100, help="programs per batch ELF")
+    run.add_argument("--watchdog-ms", type=int, default=2000, help="per-program watchdog")
+    for name, text in (("show", "print the lowered assembly of a program"),
+                       ("emit", "write a program as a standalone static ELF")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("program")
+        p.add_argument("--isa", default="x86_64", help="x86_64 or aarch64 (ABI linux-<isa>)")
+        p.add_argument("--abi", help="an ABI table name instead of --isa, e.g. linux-aarch64")
+        if name == "emit":
+            p.add_argument("-o", "--output", required=True)
+    ex = sub.add_parser("exec", help="run an ELF (e.g. from `emit`) on a target, print its records")
+    ex.add_argument("elf")
+    ex.add_argument("--target", required=True)
+    ex.add_argument("--timeout", type=float, default=60.0)
+    pr = sub.add_parser("predict", help="print the oracle's allowed outcomes for a program")
+    pr.add_argument("program")
+    pr.add_argument("--profile", default="linux", choices=["linux", "posix"])
+    return ap
+
+
+COMMANDS = {"targets": cmd_targets, "run": cmd_run, "show": cmd_show, "emit": cmd_emit,
+            "exec": cmd_exec, "predict": cmd_predict}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""QEMU's linux-user emulation: the guest's syscalls are translated to the host kernel's."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+
+from targets.runners.base import Runner
+
+
+@cache
+def _version(binary: str) -> str:
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+        return out.stdout.splitlines()[0].strip() if out.stdout else "unknown version"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown version"
+
+
+@dataclass(frozen=True)
+class QemuUserRunner(Runner):
+    """Runs the ELF under qemu-<isa> found on PATH (the ABI table names the binary)."""
+
+    def binary(self) -> str:
+        """The qemu-user binary for this ISA."""
+        return self.abi.qemu_user or f"qemu-{self.isa}"
+
+    def unavailable(self) -> str | None:
+        if shutil.which(self.binary()) is None:
+            return f"{self.binary()} is not on PATH"
+        return None
+
+    def version(self) -> str:
+        return _version(shutil.which(self.binary()) or self.binary())
+
+    def argv(self) -> list[str]:
+        return [shutil.which(self.binary()) or self.binary()]

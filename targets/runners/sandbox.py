@@ -1,0 +1,116 @@
+"""Where generated programs may run on this host, and under which limits.
+
+Programs send signals. On a host they run in a fresh user + pid namespace (`unshare`), where
+the batch is pid 1 and no signal can leave. Where the host refuses namespaces, only programs
+whose every signal provably targets one of their own live processes are allowed
+(`unsafe_without_namespace`). Every run has rlimits and an outer watchdog.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import cache
+
+from conformance.ir import PARENT, SELF, Op, Program, Ref
+
+UNSHARE = ["unshare", "--user", "--pid", "--fork", "--map-root-user", "--kill-child", "--"]
+# The oracle's `open_max` knob assumes this RLIMIT_NOFILE.
+LIMITS = {
+    resource.RLIMIT_NOFILE: 1024,
+    resource.RLIMIT_NPROC: 256,
+    resource.RLIMIT_AS: 2 << 30,
+    resource.RLIMIT_CORE: 0,       # SIGQUIT tests must not write core files
+}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one batch execution produced."""
+
+    output: bytes
+    stderr: str
+    returncode: int | None
+    timed_out: bool
+    seconds: float
+    sandboxed: bool
+
+
+@cache
+def namespace_unavailable() -> str | None:
+    """None if user+pid namespaces work here, else why not."""
+    if shutil.which("unshare") is None:
+        return "unshare (util-linux) is not installed"
+    try:
+        proc = subprocess.run(UNSHARE + ["true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unshare failed: {exc}"
+    if proc.returncode != 0:
+        return f"the host refuses user+pid namespaces: {proc.stderr.decode(errors='replace').strip()}"
+    return None
+
+
+def unsafe_without_namespace(program: Program) -> str | None:
+    """Why a program could signal a process outside itself without a namespace, or None.
+
+    A child's pid is safe to signal until its parent waits (only that parent can reap it
+    while alive); `parent` may already be reaped and its pid reused by a host process.
+    """
+    def visit(body: tuple[Op, ...]) -> str | None:
+        waited = False
+        for op in body:
+            if op.call in ("waitpid", "wait4"):
+                waited = True
+            if op.call == "kill":
+                target = op.args[0]
+                if isinstance(target, Ref) and target.name == PARENT:
+                    return "it signals `parent`, whose pid may belong to another process by then"
+                if isinstance(target, Ref) and target.name != SELF and waited:
+                    return (f"it signals {target.name!r} after a wait, when its pid may "
+                            "belong to another process")
+            if op.body is not None:
+                reason = visit(op.body)
+                if reason:
+                    return reason
+        return None
+
+    return visit(program.body)
+
+
+def _limit(cpu_seconds: int):
+    def apply() -> None:
+        for which, value in LIMITS.items():
+            soft, hard = resource.getrlimit(which)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(which, (value, value))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+    return apply
+
+
+def run(argv: list[str], elf: bytes, timeout: float) -> RunResult:
+    """Run `argv + [elf file]` sandboxed (namespace when possible) with limits and a watchdog."""
+    sandboxed = namespace_unavailable() is None
+    with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
+        path = os.path.join(tmp, "batch.elf")
+        with open(path, "wb") as fh:
+            fh.write(elf)
+        os.chmod(path, 0o755)
+        full = (UNSHARE if sandboxed else []) + argv + [path]
+        start = time.monotonic()
+        proc = subprocess.Popen(full, cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True,
+                                preexec_fn=_limit(int(timeout) + 1))
+        try:
+            out, err = proc.communicate(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            timed_out = True
+        return RunResult(out, err.decode(errors="replace"), proc.returncode, timed_out,
+                         time.monotonic() - start, sandboxed)
