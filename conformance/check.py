@@ -11,6 +11,7 @@ from conformance.events import Expected
 from conformance.ir import Program
 from targets.runners import Runner
 from targets.runners.sandbox import namespace_unavailable, unsafe_without_namespace
+from targets.tables import Abi
 
 REFUSED = "refused"
 DEFAULT_BATCH = 100
@@ -42,8 +43,13 @@ def batch_timeout(count: int, watchdog_ms: int) -> float:
 
 def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Runner, *,
           batch_size: int = DEFAULT_BATCH, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
-          progress: Callable[[int, int], None] | None = None) -> TargetReport:
-    """Run `programs` on `runner` and judge each against `expected` (same order)."""
+          progress: Callable[[int, int], None] | None = None,
+          abi: Abi | None = None) -> TargetReport:
+    """Run `programs` on `runner` and judge each against `expected` (same order).
+
+    `abi` replaces the runner's own table for emitting and normalising (mutation tests).
+    """
+    abi = abi or runner.abi
     report = TargetReport(runner.name, runner.version())
     verdicts: dict[int, Verdict] = {}
     runnable: list[int] = []
@@ -61,7 +67,7 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
     done = len(verdicts)
     for start in range(0, len(runnable), batch_size):
         chunk = runnable[start:start + batch_size]
-        batch = build([programs[i] for i in chunk], runner.abi, watchdog_ms=watchdog_ms)
+        batch = build([programs[i] for i in chunk], abi, watchdog_ms=watchdog_ms)
         result = runner.run(batch.elf, batch_timeout(len(chunk), watchdog_ms))
         report.runs += 1
         report.seconds += result.seconds
@@ -69,7 +75,7 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
         report.notes += [f"batch {report.runs}: {p}" for p in parsed.problems]
         ended = _ending(result)
         for k, i in enumerate(chunk):
-            verdict = judge(programs[i], i, parsed.program(k), expected[i], runner.abi,
+            verdict = judge(programs[i], i, parsed.program(k), expected[i], abi,
                             parsed.driver_pid)
             if verdict.status in (CRASHED, TARGET_ERROR) and ended:
                 verdict = Verdict(verdict.program, i, verdict.status,

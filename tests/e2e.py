@@ -1,0 +1,27 @@
+"""Helpers for end-to-end tests: targets that skip (or, where required, fail) when absent."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from targets.runners import get
+
+E2E_TARGETS = ("x86_64-native", "x86_64-qemu-user", "aarch64-qemu-user")
+
+
+def required_targets() -> set[str]:
+    """Targets that must run (CI sets CONFORMANCE_REQUIRE_TARGETS): absent ones fail, not skip."""
+    return {n.strip() for n in os.environ.get("CONFORMANCE_REQUIRE_TARGETS", "").split(",") if n.strip()}
+
+
+def runner_or_skip(name: str):
+    """The runner, or a skip (a failure where required) saying why and how to enable it."""
+    runner = get(name)
+    why = runner.unavailable()
+    if why:
+        message = f"target {name} not available: {why} (enable: {runner.enable})"
+        if name in required_targets():
+            pytest.fail(message + " -- but CONFORMANCE_REQUIRE_TARGETS requires it")
+        pytest.skip(message)
+    return runner
