@@ -8,6 +8,7 @@ from conformance import trace as trace_mod
 from conformance.batch import DEFAULT_WATCHDOG_MS, build
 from conformance.compare import CRASHED, TARGET_ERROR, Verdict, judge
 from conformance.events import Expected
+from conformance.findings import explain
 from conformance.ir import Program
 from targets.runners import Runner
 from targets.runners.sandbox import namespace_unavailable, unsafe_without_namespace
@@ -81,7 +82,7 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
                 verdict = Verdict(verdict.program, i, verdict.status,
                                   f"{verdict.detail}; {ended}", verdict.difference,
                                   verdict.observed, verdict.problems)
-            verdicts[i] = verdict
+            verdicts[i] = explain(verdict, runner.name)
         done += len(chunk)
         if progress:
             progress(done, len(programs))

@@ -6,16 +6,20 @@ from typing import Sequence
 
 from conformance.check import REFUSED, TargetReport
 from conformance.compare import AGREES, CRASHED, DIVERGES, HUNG, TARGET_ERROR, describe
+from conformance.findings import KNOWN
 from conformance.ir import Program
 
 SYMBOL = {AGREES: "ok", DIVERGES: "DIFF", HUNG: "HUNG", CRASHED: "CRASH",
-          TARGET_ERROR: "ERROR", REFUSED: "refused"}
-ORDER = (AGREES, DIVERGES, HUNG, CRASHED, TARGET_ERROR, REFUSED)
+          TARGET_ERROR: "ERROR", REFUSED: "refused", KNOWN: "known"}
+ORDER = (AGREES, KNOWN, DIVERGES, HUNG, CRASHED, TARGET_ERROR, REFUSED)
 
 
 def failed(reports: Sequence[TargetReport]) -> bool:
-    """Whether any program did anything but agree (refusals count: they were not checked)."""
-    return any(v.status != AGREES for r in reports for v in r.verdicts)
+    """Whether any program neither agreed nor diverged in a documented way.
+
+    Refusals count as failures: those programs were not checked.
+    """
+    return any(v.status not in (AGREES, KNOWN) for r in reports for v in r.verdicts)
 
 
 def table(programs: Sequence[Program], reports: Sequence[TargetReport],

@@ -25,7 +25,8 @@ from oracle.pipes import Pipe
 from oracle.profile import LINUX, Profile
 from oracle.signals import Signal
 
-RUNNABLE, BLOCKED_STATE, STOPPED, ZOMBIE, REAPED = "runnable", "blocked", "stopped", "zombie", "reaped"
+RUNNABLE, BLOCKED_STATE, STOPPED = "runnable", "blocked", "stopped"
+ZOMBIE, REAPED = "zombie", "reaped"
 LIVE_STATES = (RUNNABLE, BLOCKED_STATE, STOPPED)
 HARNESS_FDS = (0, 1, 2)
 
@@ -144,7 +145,8 @@ class Kernel:
 
     def live(self) -> list[int]:
         """Pids of every live process except the driver, in pid order."""
-        return [p.pid for p in self.procs.values() if p.state in LIVE_STATES and p.pid != self.driver]
+        return [p.pid for p in self.procs.values()
+                if p.state in LIVE_STATES and p.pid != self.driver]
 
     def exit_process(self, pid: int, code: int) -> None:
         """The process exits with `code`: fds closed, children to the driver, parent woken."""
@@ -169,7 +171,8 @@ class Kernel:
         try:
             call = self._calls[name]
         except KeyError:
-            raise ValueError(f"unknown call {name!r} (known: {', '.join(sorted(self._calls))})") from None
+            known = ", ".join(sorted(self._calls))
+            raise ValueError(f"unknown call {name!r} (known: {known})") from None
         return call(p, *args)
 
     def _pipe(self, p: Process, flags: Flags = Flags()) -> Done:

@@ -18,7 +18,7 @@ from conformance.ir import (
     DATA_RECORD_LIMIT, PARENT, SELF, Flags, Op, Param, Program, Ref, child_lpids,
     process_count, walk, write_payload,
 )
-from oracle.kernel import BLOCKED, Blocked, Done, Kernel
+from oracle.kernel import Blocked, Done, Kernel
 from oracle.profile import LINUX, Profile
 
 _WNOHANG = Flags(("WNOHANG",))
@@ -83,6 +83,7 @@ class _Proc:
     events: list[Event] = field(default_factory=list)
     unreported: Event | None = None      # a record written once the process runs again
     outstanding: tuple | None = None     # (index, op, args) of a call that blocked
+    restarting: bool = False             # the outstanding call was cut short by a signal
 
 
 class _Run:
@@ -135,12 +136,18 @@ class _Run:
             self._reap()
             return
         proc, kernel = self.procs[entity], self.kernel
-        if proc.outstanding is None:
+        if proc.outstanding is None or proc.restarting:
+            # Signals are taken before user code runs and before an interrupted call restarts;
+            # a call woken normally re-checks its condition first, as Linux's wait_event does.
             if kernel.deliver(proc.pid) != "runnable":
                 return
-            if proc.unreported is not None:
-                proc.events.append(proc.unreported)
-                proc.unreported = None
+            proc.restarting = False
+        if proc.unreported is not None:
+            # The rest of an op the process was stopped in (or a child's return from fork).
+            proc.events.append(proc.unreported)
+            proc.unreported = None
+            return
+        if proc.outstanding is None:
             body = self.plan.bodies[proc.lpid]
             if proc.pc == len(body):
                 self._exit(proc, 0)
@@ -154,7 +161,9 @@ class _Run:
         index, op, args = proc.outstanding
         result = kernel.syscall(proc.pid, op.call, args)
         if isinstance(result, Blocked):
-            kernel.deliver(proc.pid)  # an interrupted call restarts after the signal
+            if kernel.runnable(proc.pid):  # interrupted: take the signal, restart later
+                proc.restarting = True
+                kernel.deliver(proc.pid)
             return
         proc.outstanding = None
         record = self._complete(proc, index, op, result)
@@ -175,8 +184,8 @@ class _Run:
             if param is Param.DATA:
                 value = self.plan.payloads[index]
             elif isinstance(value, Ref):
-                value = {SELF: proc.pid, PARENT: proc.parent_pid}.get(value.name) \
-                    if value.name in (SELF, PARENT) else proc.names[value.name]
+                value = {SELF: proc.pid, PARENT: proc.parent_pid}.get(value.name,
+                                                                      proc.names.get(value.name))
             out.append(value)
         return tuple(out)
 
