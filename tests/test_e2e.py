@@ -95,3 +95,22 @@ def test_a_wrong_oracle_rule_is_caught_exactly_where_it_applies(corpus, monkeypa
         if v.status != AGREES:
             assert v.difference.op_text.startswith("read("), v.detail
             assert "expected -EIO, observed 0" in v.detail, v.detail
+
+
+def test_without_a_namespace_only_provably_contained_programs_run(corpus, monkeypatch):
+    """Where the host refuses namespaces, signalling programs that could escape are refused."""
+    import conformance.check
+    import targets.runners.sandbox as sandbox
+    from conformance.check import REFUSED
+    from targets.runners.sandbox import unsafe_without_namespace
+    runner = runner_or_skip("x86_64-native")
+    programs, expected = corpus
+    reason = "the host refuses user+pid namespaces (simulated)"
+    monkeypatch.setattr(sandbox, "namespace_unavailable", lambda: reason)
+    monkeypatch.setattr(conformance.check, "namespace_unavailable", lambda: reason)
+    report = check(programs, expected, runner)
+    refused = {v.program.name for v in report.verdicts if v.status == REFUSED}
+    assert refused == {p.name for p in programs if unsafe_without_namespace(p)}
+    assert 0 < len(refused) < len(programs)
+    assert all(v.status in (AGREES, KNOWN) for v in report.verdicts if v.program.name not in refused)
+    assert any("no namespace sandbox" in note for note in report.notes)

@@ -19,7 +19,7 @@ from functools import cache
 
 from conformance.ir import PARENT, SELF, Op, Program, Ref
 
-UNSHARE = ["unshare", "--user", "--pid", "--fork", "--map-root-user", "--kill-child", "--"]
+UNSHARE_FLAGS = ["--user", "--pid", "--fork", "--map-root-user", "--kill-child", "--"]
 # The oracle's `open_max` knob assumes this RLIMIT_NOFILE.
 LIMITS = {
     resource.RLIMIT_NOFILE: 1024,
@@ -41,13 +41,18 @@ class RunResult:
     sandboxed: bool
 
 
-@cache
 def namespace_unavailable() -> str | None:
     """None if user+pid namespaces work here, else why not."""
-    if shutil.which("unshare") is None:
-        return "unshare (util-linux) is not installed"
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return "unshare (util-linux) is not on PATH"
+    return _probe(unshare)
+
+
+@cache
+def _probe(unshare: str) -> str | None:
     try:
-        proc = subprocess.run(UNSHARE + ["true"], capture_output=True, timeout=10)
+        proc = subprocess.run([unshare] + UNSHARE_FLAGS + ["true"], capture_output=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"unshare failed: {exc}"
     if proc.returncode != 0:
@@ -95,12 +100,13 @@ def _limit(cpu_seconds: int):
 def run(argv: list[str], elf: bytes, timeout: float) -> RunResult:
     """Run `argv + [elf file]` sandboxed (namespace when possible) with limits and a watchdog."""
     sandboxed = namespace_unavailable() is None
+    prefix = [shutil.which("unshare") or "unshare"] + UNSHARE_FLAGS if sandboxed else []
     with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
         path = os.path.join(tmp, "batch.elf")
         with open(path, "wb") as fh:
             fh.write(elf)
         os.chmod(path, 0o755)
-        full = (UNSHARE if sandboxed else []) + argv + [path]
+        full = prefix + argv + [path]
         start = time.monotonic()
         proc = subprocess.Popen(full, cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True,
