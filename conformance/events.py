@@ -67,7 +67,88 @@ class WaitStatus:
         return self.core is None or other.core is None or self.core == other.core
 
 
-Value = Union[int, Errno, Pid, UnknownPid, WaitStatus, bytes]
+@dataclass(frozen=True)
+class Micros:
+    """An observed duration (timer value, time left), in microseconds."""
+
+    us: int
+
+    def __str__(self) -> str:
+        return f"{self.us}us"
+
+
+@dataclass(frozen=True)
+class TimeBound:
+    """An expected duration: any value in [low, high] microseconds (checks are one-sided)."""
+
+    low: int
+    high: int
+
+    def __str__(self) -> str:
+        return f"{self.low}us" if self.low == self.high else f"{self.low}..{self.high}us"
+
+    def matches(self, other: object) -> bool:
+        """Whether an observed Micros lies within the bound."""
+        return isinstance(other, Micros) and self.low <= other.us <= self.high
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """An expected integer within [low, high] (alarm's seconds left)."""
+
+    low: int
+    high: int
+
+    def __str__(self) -> str:
+        return str(self.low) if self.low == self.high else f"{self.low}..{self.high}"
+
+    def matches(self, other: object) -> bool:
+        """Whether an observed int lies within the range."""
+        return isinstance(other, int) and self.low <= other <= self.high
+
+
+@dataclass(frozen=True)
+class Names:
+    """A set of named bits (flags, poll events, signals) plus bits the ABI has no name for."""
+
+    names: tuple[str | int, ...] = ()
+    unknown: int = 0
+
+    def __str__(self) -> str:
+        parts = [str(n) for n in self.names] + ([hex(self.unknown)] if self.unknown else [])
+        return "|".join(parts) or "0"
+
+
+@dataclass(frozen=True)
+class AltStack:
+    """An alternate-stack description as sigaltstack reports it.
+
+    `base` is "region" (the harness's stack area), 0, or a raw address; `size` is symbolic
+    when it is within 16 bytes of an ABI constant (StackSize), else an int.
+    """
+
+    base: str | int
+    flags: Names
+    size: object
+
+    def __str__(self) -> str:
+        from conformance.syntax import format_operand
+        size = self.size if isinstance(self.size, int) else format_operand(self.size)
+        return f"stack(base={self.base}, flags={self.flags}, size={size})"
+
+
+@dataclass(frozen=True)
+class Changed:
+    """Registers a probe found changed across its call (names from the ABI table)."""
+
+    regs: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return "registers intact" if not self.regs else "changed: " + ", ".join(self.regs)
+
+
+Value = Union[int, Errno, Pid, UnknownPid, WaitStatus, bytes, Micros, TimeBound, Names, AltStack,
+              Changed, str]
 
 
 @dataclass(frozen=True)
@@ -81,7 +162,7 @@ class Call:
 
     def matches(self, other: "Call") -> bool:
         """Field-wise equality with WaitStatus's core wildcard."""
-        if (self.op, self.ret, self.data) != (other.op, other.ret, other.data):
+        if (self.op, self.data) != (other.op, other.data) or not _value_matches(self.ret, other.ret):
             return False
         if len(self.outs) != len(other.outs):
             return False
@@ -99,11 +180,36 @@ class Exit:
         return self == other
 
 
-Event = Union[Call, Exit]
+@dataclass(frozen=True)
+class Handler:
+    """The recording handler ran.
+
+    `on_altstack`: its stack pointer lies in the harness's alternate-stack area; `aligned`: the
+    stack pointer at entry follows the ABI's rule; `ss_flags`: what sigaltstack reports inside
+    the handler; `change`: the result of re-installing the same alternate stack from inside
+    (EPERM while running on it); `info`: (si_signo, si_code name, si_pid) with SA_SIGINFO.
+    """
+
+    signal: str | int
+    depth: int
+    on_altstack: bool
+    aligned: bool
+    ss_flags: Names
+    change: Value
+    info: tuple | None = None
+
+    def matches(self, other: object) -> bool:
+        """Plain equality."""
+        return self == other
+
+
+Event = Union[Call, Exit, Handler]
 
 
 def _value_matches(a: Value, b: Value) -> bool:
     if isinstance(a, WaitStatus) and isinstance(b, WaitStatus):
+        return a.matches(b)
+    if isinstance(a, (TimeBound, IntRange)):
         return a.matches(b)
     return a == b
 

@@ -10,6 +10,7 @@ means. The parser, the formatter, the validator, the lowering and the oracle all
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Iterator, Union
@@ -26,6 +27,16 @@ class Param(Enum):
     COUNT = "count"    # a non-negative integer
     DATA = "data"      # a string literal, or an integer N meaning N pattern bytes
     CODE = "code"      # an exit code 0..255
+    TARGET = "target"  # kill's target: a process name, 0 (own group) or -name (that group)
+    PGID_PROC = "pgproc"  # a process name or 0 (the caller), for setpgid/getpgid
+    SIGSET = "sigset"  # SIG|SIG|... (realtime signals by number), or 0 for the empty set
+    HANDLER = "handler"  # `handler` (the recording handler), SIG_IGN or SIG_DFL
+    CHOICE = "choice"  # one name of the call's family (SIG_BLOCK, ITIMER_REAL...) or an int
+    MILLIS = "millis"  # a duration in milliseconds, >= 0
+    TIMEOUT = "timeout"  # milliseconds, or -1 for no timeout
+    MASK = "mask"      # a signal set, or `none` (ppoll: keep the current mask)
+    POLLFDS = "pollfds"  # [fd:EVENTS, ...]
+    STACKSIZE = "stacksize"  # MINSIGSTKSZ, SIGSTKSZ, MINSIGSTKSZ-1, or a literal the ABIs agree on
 
 
 class Ret(Enum):
@@ -34,6 +45,7 @@ class Ret(Enum):
     INT = "int"
     FD = "fd"
     PID = "pid"
+    SECONDS = "seconds"  # whole seconds left on a timer (alarm)
     NONE = "none"      # the call does not return (exit)
 
 
@@ -50,10 +62,20 @@ class CallSpec:
     outs: tuple[str, ...] = ()         # out-parameters recorded after the result
     has_body: bool = False
     records_data: bool = False         # the record carries the bytes the call produced
+    choices: tuple[str, ...] = ()      # names valid for a CHOICE parameter
+    blocking: bool = False             # may sleep: a handler can interrupt it (EINTR/restart)
 
 
 WAIT_FLAGS = ("WNOHANG", "WUNTRACED", "WCONTINUED")
 PIPE_FLAGS = ("O_NONBLOCK", "O_CLOEXEC")
+SA_FLAGS = ("SA_NOCLDSTOP", "SA_SIGINFO", "SA_ONSTACK", "SA_RESTART", "SA_NODEFER",
+            "SA_RESETHAND")
+SS_FLAGS = ("SS_ONSTACK", "SS_DISABLE", "SS_AUTODISARM")
+POLL_EVENTS = ("POLLIN", "POLLPRI", "POLLOUT", "POLLERR", "POLLHUP", "POLLNVAL")
+MASK_HOWS = ("SIG_BLOCK", "SIG_UNBLOCK", "SIG_SETMASK")
+TIMERS = ("ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF")
+HANDLERS = ("handler", "SIG_IGN", "SIG_DFL")
+STACK_SIZES = ("MINSIGSTKSZ", "SIGSTKSZ")
 
 CALLS: dict[str, CallSpec] = {c.name: c for c in (
     CallSpec("pipe", binds="fd2", bind_required=True, outs=("fd", "fd")),
@@ -71,9 +93,35 @@ CALLS: dict[str, CallSpec] = {c.name: c for c in (
              outs=("wstatus",)),
     CallSpec("wait4", (Param.WAIT_PID, Param.FLAGS), WAIT_FLAGS, ret=Ret.PID,
              outs=("wstatus",)),
-    CallSpec("kill", (Param.PROC, Param.SIGNAL)),
+    CallSpec("kill", (Param.TARGET, Param.SIGNAL)),
     CallSpec("exit", (Param.CODE,), ret=Ret.NONE),
+    # signals
+    CallSpec("sigaction", (Param.SIGNAL, Param.HANDLER, Param.FLAGS, Param.SIGSET), SA_FLAGS,
+             outs=("handler", "saflags", "sigset")),
+    CallSpec("sigprocmask", (Param.CHOICE, Param.SIGSET), choices=MASK_HOWS, outs=("sigset",)),
+    CallSpec("sigpending", outs=("sigset",)),
+    CallSpec("sigsuspend", (Param.SIGSET,), blocking=True),
+    CallSpec("pause", blocking=True),
+    CallSpec("sigaltstack", (Param.STACKSIZE, Param.FLAGS), SS_FLAGS, outs=("stack",)),
+    CallSpec("spin", blocking=True),
+    # process groups
+    CallSpec("setpgid", (Param.PGID_PROC, Param.PGID_PROC)),
+    CallSpec("getpgid", (Param.PGID_PROC,), ret=Ret.PID),
+    CallSpec("getpgrp", ret=Ret.PID),
+    # timers
+    CallSpec("setitimer", (Param.CHOICE, Param.MILLIS, Param.MILLIS), choices=TIMERS,
+             outs=("time", "time")),
+    CallSpec("getitimer", (Param.CHOICE,), choices=TIMERS, outs=("time", "time")),
+    CallSpec("alarm", (Param.COUNT,), ret=Ret.SECONDS),
+    CallSpec("nanosleep", (Param.MILLIS,), blocking=True, outs=("time",)),
+    # poll
+    CallSpec("poll", (Param.POLLFDS, Param.TIMEOUT), POLL_EVENTS, blocking=True,
+             outs=("revents",)),
+    CallSpec("ppoll", (Param.POLLFDS, Param.TIMEOUT, Param.MASK), POLL_EVENTS, blocking=True,
+             outs=("revents",)),
 )}
+for _name in ("read", "write", "waitpid", "wait4"):
+    CALLS[_name] = dataclasses.replace(CALLS[_name], blocking=True)
 
 # Trailing parameters that may be left out, with the values they then take.
 DEFAULT_TAIL: dict[str, tuple] = {}  # filled below, once Flags exists
@@ -100,9 +148,43 @@ class Flags:
     bits: int = 0
 
 
-Operand = Union[Ref, Flags, int, bytes, str]
+@dataclass(frozen=True)
+class Group:
+    """kill's target `-name`: the process group whose id is that process's pid."""
 
-DEFAULT_TAIL.update({"waitpid": (Flags(),), "wait4": (Flags(),), "pipe2": (Flags(),)})
+    name: str
+
+
+@dataclass(frozen=True)
+class SigSet:
+    """A set of signals: standard ones by name, realtime ones by number (canonical order)."""
+
+    signals: tuple[Union[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class StackSize:
+    """An alternate-stack size: an ABI constant plus an offset (MINSIGSTKSZ-1)."""
+
+    name: str
+    delta: int = 0
+
+
+@dataclass(frozen=True)
+class PollFd:
+    """One entry of a poll list: an fd and the events asked for."""
+
+    fd: Union["Ref", int]
+    events: Flags
+
+
+NO_MASK = "none"  # ppoll's mask operand when the current mask is kept (NULL sigmask)
+
+Operand = Union[Ref, Flags, int, bytes, str, Group, SigSet, StackSize, tuple]
+
+DEFAULT_TAIL.update({"waitpid": (Flags(),), "wait4": (Flags(),), "pipe2": (Flags(),),
+                     "sigaction": (Flags(), SigSet()), "setitimer": (0,),
+                     "sigaltstack": (None, Flags()), "ppoll": (NO_MASK,)})
 
 # Signal names every supported OS knows; their numbers come from the ABI tables.
 SIGNAL_NAMES = (
@@ -122,6 +204,7 @@ class Op:
     args: tuple[Operand, ...] = ()
     binds: tuple[str, ...] = ()
     body: tuple["Op", ...] | None = None
+    probe: bool = False  # check that the call preserves every register the ABI says it must
 
     @property
     def spec(self) -> CallSpec:

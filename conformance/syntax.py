@@ -19,9 +19,15 @@ import re
 from dataclasses import dataclass
 
 from conformance.ir import (
-    CALLS, DEFAULT_TAIL, FIRST_PROGRAM_FD, MAX_TRANSFER, PARENT, RESERVED_NAMES, SELF,
-    SIGNAL_NAMES, CallSpec, Flags, Op, Operand, Param, Program, Ref,
+    CALLS, DEFAULT_TAIL, FIRST_PROGRAM_FD, HANDLERS, MAX_TRANSFER, NO_MASK, PARENT,
+    POLL_EVENTS, RESERVED_NAMES, SELF, SIGNAL_NAMES, STACK_SIZES, CallSpec, Flags, Group, Op,
+    Operand, Param, PollFd, Program, Ref, Ret, SigSet, StackSize,
 )
+
+PROBE = "probe"
+# Alternate-stack sizes the ABIs agree on: below every MINSIGSTKSZ, or at least every SIGSTKSZ
+# (and within the 64 KiB region the harness reserves for the stack).
+STACK_LITERALS = (range(0, 1024), range(32768, 65537))
 
 
 class ProgramSyntaxError(ValueError):
@@ -41,7 +47,7 @@ _TOKEN = re.compile(r"""
   | (?P<string>"(?:[^"\\]|\\.)*")
   | (?P<int>-?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|[0-9]+))
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<punct>[(),={}|])
+  | (?P<punct>[(),={}|\[\]:-])
 """, re.VERBOSE)
 
 
@@ -140,6 +146,9 @@ class _Parser:
         return ops
 
     def statement(self, toks: list[_Tok], lineno: int, scope: _Scope) -> Op:
+        probe = toks[0].text == PROBE and len(toks) > 1 and toks[1].kind == "name"
+        if probe:
+            toks = toks[1:]
         binds: list[_Tok] = []
         if any(t.text == "=" for t in toks):
             k = 0
@@ -172,8 +181,10 @@ class _Parser:
             inner, rest = rest[1:close], rest[close + 1:]
             if inner:
                 group: list[_Tok] = []
+                depth = 0
                 for t in inner + [_Tok("punct", ",", 0)]:
-                    if t.text == ",":
+                    depth += {"[": 1, "]": -1}.get(t.text, 0)
+                    if t.text == "," and depth == 0:
                         if not group:
                             raise self.error("empty argument", lineno, t.col or inner[-1].col)
                         arg_groups.append(group)
@@ -203,7 +214,9 @@ class _Parser:
             body = tuple(self.block(child, closing=True))
         for name in names:
             scope.names[name] = "proc" if spec.binds == "proc" else "fd"
-        return Op(call=spec.name, args=args, binds=names, body=body)
+        if probe and spec.ret is Ret.NONE or probe and spec.has_body:
+            raise self.error(f"{spec.name} cannot be probed (it does not return once)", lineno, head.col)
+        return Op(call=spec.name, args=args, binds=names, body=body, probe=probe)
 
     def bind(self, spec: CallSpec, binds: list[_Tok], lineno: int, head: _Tok,
              scope: _Scope) -> tuple[str, ...]:
@@ -237,6 +250,17 @@ class _Parser:
         first = toks[0]
         if param is Param.FLAGS:
             return self.flags(spec, toks, lineno)
+        if param is Param.SIGSET or (param is Param.MASK and first.text != NO_MASK):
+            return self.sigset(toks, lineno)
+        if param is Param.POLLFDS:
+            return self.pollfds(spec, toks, lineno, scope)
+        if param is Param.STACKSIZE:
+            return self.stacksize(toks, lineno)
+        if param is Param.TARGET and first.text == "-" and len(toks) == 2:
+            ref = self.reference(toks[1], "proc", lineno, scope)
+            if ref.name == PARENT and scope.lpid == 0:
+                raise self.error("process 0 has no 'parent' in the program", lineno, toks[1].col)
+            return Group(ref.name)
         if len(toks) != 1:
             raise self.error(f"unexpected {toks[1].text!r} in {param.value} argument", lineno, toks[1].col)
         if param is Param.DATA:
@@ -274,6 +298,33 @@ class _Parser:
                                      f"use fds >= {FIRST_PROGRAM_FD} or a handle", lineno, first.col)
                 return value
             return self.reference(first, "fd", lineno, scope)
+        if param is Param.MASK:
+            return NO_MASK
+        if param is Param.HANDLER:
+            if first.text not in HANDLERS:
+                raise self.error(f"expected a handler ({', '.join(HANDLERS)}), got {first.text!r}",
+                                 lineno, first.col)
+            return first.text
+        if param is Param.CHOICE:
+            if first.kind == "int":
+                return int(first.text, 0)
+            if first.text not in spec.choices:
+                raise self.error(f"expected one of {', '.join(spec.choices)} for {spec.name}, "
+                                 f"got {first.text!r}", lineno, first.col)
+            return first.text
+        if param in (Param.MILLIS, Param.TIMEOUT):
+            value = self.integer(first, lineno, "milliseconds")
+            low = -1 if param is Param.TIMEOUT else 0
+            if not low <= value <= 10**9:
+                raise self.error(f"milliseconds must be {low}..{10**9}, got {value}", lineno, first.col)
+            return value
+        if param in (Param.TARGET, Param.PGID_PROC) and first.kind == "int":
+            if int(first.text, 0) != 0:
+                what = "kill" if param is Param.TARGET else spec.name
+                raise self.error(f"{what} takes a process name, -name (its group) or 0, got "
+                                 f"{first.text} (literal pids could name a host process)",
+                                 lineno, first.col)
+            return 0
         if param is Param.WAIT_PID and first.kind == "int":
             value = int(first.text, 0)
             if value != -1:
@@ -298,6 +349,69 @@ class _Parser:
             raise self.error(f"{tok.text!r} is {words[bound]}, expected {words[kind]}",
                              lineno, tok.col)
         return Ref(tok.text)
+
+    def sigset(self, toks: list[_Tok], lineno: int) -> SigSet:
+        members: list = []
+        for j, t in enumerate(toks):
+            if j % 2:
+                if t.text != "|":
+                    raise self.error(f"expected '|' between signals, got {t.text!r}", lineno, t.col)
+                continue
+            if t.kind == "int":
+                value = int(t.text, 0)
+                if value == 0 and len(toks) == 1:
+                    return SigSet()
+                if not 32 <= value <= 64:
+                    raise self.error(f"signal {value} in a set: name standard signals, number only "
+                                     "realtime ones (32..64)", lineno, t.col)
+                member = value
+            elif t.text in SIGNAL_NAMES:
+                member = t.text
+            else:
+                raise self.error(f"unknown signal {t.text!r}", lineno, t.col)
+            if member in members:
+                raise self.error(f"{t.text} given twice", lineno, t.col)
+            members.append(member)
+        if len(toks) % 2 == 0:
+            raise self.error("signal set ends with '|'", lineno, toks[-1].col)
+        return SigSet(_canonical_signals(members))
+
+    def pollfds(self, spec: CallSpec, toks: list[_Tok], lineno: int, scope: _Scope) -> tuple:
+        if toks[0].text != "[" or toks[-1].text != "]":
+            raise self.error("expected a poll list like [r:POLLIN, w:POLLOUT]", lineno, toks[0].col)
+        entries, item = [], []
+        for t in toks[1:-1] + [_Tok("punct", ",", toks[-1].col)]:
+            if t.text != ",":
+                item.append(t)
+                continue
+            if not item:
+                if len(toks) == 2:
+                    break
+                raise self.error("empty poll entry", lineno, t.col)
+            if len(item) < 3 or item[1].text != ":":
+                raise self.error("a poll entry is fd:EVENTS, e.g. r:POLLIN", lineno, item[0].col)
+            fd = self.operand(Param.FD, spec, item[:1], lineno, scope)
+            entries.append(PollFd(fd, self.flags(spec, item[2:], lineno)))
+            item = []
+        return tuple(entries)
+
+    def stacksize(self, toks: list[_Tok], lineno: int) -> StackSize | int:
+        first = toks[0]
+        if first.kind == "int" and len(toks) == 1:
+            value = int(first.text, 0)
+            if not any(value in r for r in STACK_LITERALS):
+                raise self.error(f"stack size {value} means different things per ABI: use "
+                                 "MINSIGSTKSZ, SIGSTKSZ, MINSIGSTKSZ-1, or a literal below 1024 or "
+                                 "from 32768 to 65536", lineno, first.col)
+            return value
+        if first.text not in STACK_SIZES:
+            raise self.error(f"expected a stack size ({', '.join(STACK_SIZES)}, a literal), "
+                             f"got {first.text!r}", lineno, first.col)
+        if len(toks) == 1:
+            return StackSize(first.text)
+        if len(toks) == 2 and toks[1].kind == "int" and toks[1].text.startswith("-"):
+            return StackSize(first.text, int(toks[1].text, 0))
+        raise self.error(f"unexpected {toks[1].text!r} in a stack size", lineno, toks[1].col)
 
     def flags(self, spec: CallSpec, toks: list[_Tok], lineno: int) -> Flags:
         names: list[str] = []
@@ -325,6 +439,12 @@ class _Parser:
         if tok.kind != "int":
             raise self.error(f"expected {what}, got {tok.text!r}", lineno, tok.col)
         return int(tok.text, 0)
+
+
+def _canonical_signals(members) -> tuple:
+    order = {name: k for k, name in enumerate(SIGNAL_NAMES)}
+    names = sorted((m for m in members if isinstance(m, str)), key=order.__getitem__)
+    return tuple(names) + tuple(sorted(m for m in members if isinstance(m, int)))
 
 
 def _is_constant(name: str) -> bool:
@@ -362,6 +482,14 @@ def format_operand(value: Operand) -> str:
     """One operand as program text."""
     if isinstance(value, Ref):
         return value.name
+    if isinstance(value, Group):
+        return "-" + value.name
+    if isinstance(value, SigSet):
+        return "|".join(str(s) for s in value.signals) or "0"
+    if isinstance(value, StackSize):
+        return value.name + (str(value.delta) if value.delta else "")
+    if isinstance(value, tuple):
+        return "[" + ", ".join(f"{format_operand(e.fd)}:{format_operand(e.events)}" for e in value) + "]"
     if isinstance(value, Flags):
         parts = list(value.names) + ([hex(value.bits)] if value.bits else [])
         return "|".join(parts) or "0"
@@ -378,7 +506,7 @@ def format_op(op: Op, indent: int = 0) -> list[str]:
     while defaults and len(args) > len(op.spec.params) - len(defaults) and \
             args[-1] == defaults[len(args) - 1 - (len(op.spec.params) - len(defaults))]:
         args.pop()
-    lhs = ", ".join(op.binds) + " = " if op.binds else ""
+    lhs = ("probe " if op.probe else "") + (", ".join(op.binds) + " = " if op.binds else "")
     if op.body is not None:
         lines = [f"{pad}{lhs}{op.call} {{"]
         for inner in op.body:
