@@ -11,7 +11,7 @@ from conformance.assemble import assemble
 from conformance.elf import HEADER_SIZE, write_elf
 from conformance.emit import emitter_for
 from conformance.ir import Program
-from conformance.lower import Memory, Rodata, lower_driver, lower_program
+from conformance.lower import NO_FAULTS, Faults, Memory, Rodata, lower_driver, lower_program
 from targets.tables import Abi
 
 IMAGE_BASE = 0x400000
@@ -29,16 +29,20 @@ class Batch:
     watchdog_ms: int
 
 
-def build(programs, abi: Abi, *, watchdog_ms: int = DEFAULT_WATCHDOG_MS) -> Batch:
-    """Lower, emit, assemble and link `programs` into one batch ELF for `abi`."""
+def build(programs, abi: Abi, *, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
+          faults: Faults = NO_FAULTS) -> Batch:
+    """Lower, emit, assemble and link `programs` into one batch ELF for `abi`.
+
+    `faults` plants deliberate bugs (mutation tests only).
+    """
     programs = tuple(programs)
     if not programs:
         raise ValueError("a batch needs at least one program")
     rodata = Rodata(base=IMAGE_BASE + HEADER_SIZE)
     micro = lower_driver(len(programs), abi, watchdog_ms)
     for index, program in enumerate(programs):
-        micro += lower_program(program, index, abi, rodata)
-    listing = emitter_for(abi).render(micro)
+        micro += lower_program(program, index, abi, rodata, faults)
+    listing = emitter_for(abi, faults).render(micro)
     code_at = rodata.base + len(rodata.blob)
     code_at += -code_at % 16
     code = assemble(listing, abi, code_at)

@@ -10,6 +10,7 @@ from conformance.compare import CRASHED, TARGET_ERROR, Verdict, judge
 from conformance.events import Expected
 from conformance.findings import explain
 from conformance.ir import Program
+from conformance.lower import NO_FAULTS, Faults
 from targets.runners import Runner
 from targets.runners.sandbox import namespace_unavailable, unsafe_without_namespace
 from targets.tables import Abi
@@ -45,10 +46,11 @@ def batch_timeout(count: int, watchdog_ms: int) -> float:
 def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Runner, *,
           batch_size: int = DEFAULT_BATCH, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
           progress: Callable[[int, int], None] | None = None,
-          abi: Abi | None = None) -> TargetReport:
+          abi: Abi | None = None, faults: Faults = NO_FAULTS) -> TargetReport:
     """Run `programs` on `runner` and judge each against `expected` (same order).
 
-    `abi` replaces the runner's own table for emitting and normalising (mutation tests).
+    `abi` replaces the runner's own table for emitting and normalising, and `faults` plants
+    bugs in the emitted code (both for mutation tests).
     """
     abi = abi or runner.abi
     report = TargetReport(runner.name, runner.version())
@@ -68,7 +70,7 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
     done = len(verdicts)
     for start in range(0, len(runnable), batch_size):
         chunk = runnable[start:start + batch_size]
-        batch = build([programs[i] for i in chunk], abi, watchdog_ms=watchdog_ms)
+        batch = build([programs[i] for i in chunk], abi, watchdog_ms=watchdog_ms, faults=faults)
         result = runner.run(batch.elf, batch_timeout(len(chunk), watchdog_ms))
         report.runs += 1
         report.seconds += result.seconds
@@ -77,7 +79,7 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
         ended = _ending(result)
         for k, i in enumerate(chunk):
             verdict = judge(programs[i], i, parsed.program(k), expected[i], abi,
-                            parsed.driver_pid)
+                            parsed.driver_pid, parsed.handlers)
             if verdict.status in (CRASHED, TARGET_ERROR) and ended:
                 verdict = Verdict(verdict.program, i, verdict.status,
                                   f"{verdict.detail}; {ended}", verdict.difference,

@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from conformance.events import (
-    DRIVER, Call, Errno, Event, Exit, Expected, Outcome, Pid, UnknownPid, WaitStatus,
-    event_matches,
+    DRIVER, AltStack, Call, Changed, Errno, Event, Exit, Expected, Handler, Micros, Names,
+    Outcome, Pid, UnknownPid, WaitStatus, event_matches,
 )
-from conformance.ir import Program, Ret, ops_by_index
+from conformance.ir import (
+    POLL_EVENTS, SA_FLAGS, SS_FLAGS, PollFd, Program, Ret, StackSize, ops_by_index,
+)
+from conformance.lower import Memory
 from conformance.syntax import format_op
 from conformance.trace import ProgramTrace, RawRecord
 from targets.tables import Abi
@@ -42,6 +45,11 @@ def _signal(abi: Abi, number: int) -> str | int:
     return abi.signal_name(number) or number
 
 
+# Raw record fields each kind of out-parameter takes.
+OUT_WIDTH = {"fd": 1, "wstatus": 1, "handler": 1, "saflags": 1, "sigset": 1, "stack": 3,
+             "time": 2, "timespec": 2, "revents": 1}
+
+
 @dataclass
 class Normaliser:
     """Turns one program's raw records into events, using the program's IR and the ABI."""
@@ -49,6 +57,7 @@ class Normaliser:
     program: Program
     abi: Abi
     driver_pid: int | None
+    handlers: tuple[int, ...] = ()
 
     def __post_init__(self):
         try:
@@ -82,29 +91,110 @@ class Normaliser:
         lpid = self.pids.get(value)
         return UnknownPid(value) if lpid is None else Pid(lpid)
 
+    def names(self, value: int, names, table) -> Names:
+        """Named bits of `value` (in `names` order) plus the bits left over."""
+        found = tuple(n for n in names if value & table[n])
+        rest = value
+        for n in found:
+            rest &= ~table[n]
+        return Names(found, rest)
+
+    def sigset(self, mask: int) -> Names:
+        """A kernel sigset as signal names (standard) and numbers (realtime)."""
+        members = []
+        for bit in range(64):
+            if mask >> bit & 1:
+                members.append(self.abi.signal_name(bit + 1) or bit + 1)
+        return Names(tuple(members))
+
+    def stack_size(self, size: int):
+        limits = self.abi.limits
+        if size == limits["SIGSTKSZ"]:
+            return StackSize("SIGSTKSZ")
+        if size and abs(size - limits["MINSIGSTKSZ"]) <= 16:
+            return StackSize("MINSIGSTKSZ", size - limits["MINSIGSTKSZ"])
+        return size
+
+    def out(self, kind: str, raw: tuple[int, ...]):
+        """One out-parameter from its raw fields."""
+        abi = self.abi
+        if kind == "wstatus":
+            return self.decode_status(raw[0], abi)
+        if kind == "handler":
+            names = {0: "SIG_DFL", 1: "SIG_IGN"}
+            names.update({addr: "handler" for addr in self.handlers})
+            return names.get(raw[0], hex(raw[0]))
+        if kind == "saflags":
+            found = self.names(raw[0], SA_FLAGS, abi.flags)
+            return Names(found.names, found.unknown & ~abi.const("SA_RESTORER"))
+        if kind == "sigset":
+            return self.sigset(raw[0])
+        if kind == "stack":
+            base = "region" if raw[0] == Memory.ALTSTACK else raw[0]
+            return AltStack(base, self.names(raw[1] & 0xFFFFFFFF, SS_FLAGS, abi.flags),
+                            self.stack_size(raw[2]))
+        if kind == "time":
+            return Micros(raw[0] * 1_000_000 + raw[1])
+        if kind == "timespec":
+            return Micros(raw[0] * 1_000_000 + raw[1] // 1000)
+        if kind == "revents":
+            return self.names(raw[0], POLL_EVENTS, abi.flags)
+        return raw[0]
+
+    def changed(self, gpr_mask: int, simd_mask: int) -> Changed:
+        """The registers a probe found changed."""
+        regs = [r for i, r in enumerate(self.abi.probe_gprs) if gpr_mask >> i & 1]
+        regs += [r for i, r in enumerate(self.abi.probe_simd) if simd_mask >> i & 1]
+        return Changed(tuple(regs))
+
+    def handler_event(self, rec: RawRecord) -> Handler | str:
+        """A record of the recording handler."""
+        f = rec.fields
+        if len(f) not in (6, 9):
+            return f"handler record with {len(f)} fields"
+        signal = self.abi.signal_name(f[0]) or f[0]
+        info = None
+        if len(f) == 9:
+            info_signal = self.abi.signal_name(f[6]) or f[6]
+            code = self.abi.si_code_name(f[7], info_signal) or f[7]
+            info = (info_signal, code, self.pid(f[8]) if f[8] > 0 else f[8])
+        return Handler(signal, f[1], bool(f[2]), f[3] == self.abi.limits["handler_sp_mod16"],
+                       self.names(f[4] & 0xFFFFFFFF, SS_FLAGS, self.abi.flags),
+                       self.ret(f[5], Ret.INT), info)
+
     def event(self, rec: RawRecord) -> Event | str:
         """The event a record stands for, or a problem description."""
         if rec.kind == "E" and len(rec.fields) == 1:
             return Exit(rec.fields[0])
         if rec.kind == "F" and len(rec.fields) == 3:
             return Call(rec.fields[0], self.ret(rec.fields[1], Ret.PID))
+        if rec.kind == "S":
+            return self.handler_event(rec)
         if rec.kind != "R" or len(rec.fields) < 2:
             return f"record kind {rec.kind!r} with {len(rec.fields)} fields is not a process record"
         loc = self.ops.get(rec.fields[0])
         if loc is None:
             return f"record names op {rec.fields[0]}, which the program does not have"
-        spec = loc.op.spec
+        op, spec = loc.op, loc.op.spec
         ret = self.ret(rec.fields[1], spec.ret)
-        raw_outs = rec.fields[2:]
-        if len(raw_outs) != len(spec.outs):
-            return f"op {rec.fields[0]} ({spec.name}) has {len(raw_outs)} out-fields, expected {len(spec.outs)}"
+        kinds = list(spec.outs)
+        if kinds == ["revents"]:
+            kinds = kinds * len(op.args[0])
+        raw = list(rec.fields[2:])
+        want = sum(OUT_WIDTH[k] for k in kinds) + (2 if op.probe else 0)
+        if len(raw) != want:
+            return f"op {rec.fields[0]} ({spec.name}) has {len(raw)} out-fields, expected {want}"
         outs = []
-        for kind, value in zip(spec.outs, raw_outs):
-            if kind == "wstatus":
-                if isinstance(ret, (Pid, UnknownPid)):
-                    outs.append(self.decode_status(value, self.abi))
-            else:
-                outs.append(value)
+        meaningful = {"always": True, "ok": not isinstance(ret, Errno),
+                      "pid": isinstance(ret, (Pid, UnknownPid)),
+                      "eintr": ret == Errno("EINTR")}[spec.outs_when]
+        for kind in kinds:
+            width = OUT_WIDTH[kind]
+            value, raw = raw[:width], raw[width:]
+            if meaningful:
+                outs.append(self.out(kind, tuple(value)))
+        if op.probe:
+            outs.append(self.changed(raw[0], raw[1]))
         return Call(rec.fields[0], ret, tuple(outs), rec.data)
 
 
@@ -145,6 +235,15 @@ def describe(value) -> str:
         return "nothing (no further record)"
     if isinstance(value, Exit):
         return f"exit({value.code})"
+    if isinstance(value, Handler):
+        text = (f"handler({value.signal}, depth {value.depth}, "
+                f"{'on' if value.on_altstack else 'off'} the alternate stack, "
+                f"{'aligned' if value.aligned else 'MISALIGNED'} sp, ss_flags={value.ss_flags}, "
+                f"re-set -> {value.change}")
+        if value.info is not None:
+            signo, code, pid = value.info
+            text += f", si_signo={signo} si_code={code} si_pid={pid}"
+        return text + ")"
     if isinstance(value, Call):
         text = str(value.ret)
         if value.outs:
@@ -155,10 +254,10 @@ def describe(value) -> str:
     return str(value)
 
 
-def observe(program: Program, trace: ProgramTrace, abi: Abi, driver_pid: int | None
-            ) -> tuple[Outcome, list[str]]:
+def observe(program: Program, trace: ProgramTrace, abi: Abi, driver_pid: int | None,
+            handlers: tuple[int, ...] = ()) -> tuple[Outcome, list[str]]:
     """The normalised outcome of one program's trace, and any problems found on the way."""
-    norm = Normaliser(program, abi, driver_pid)
+    norm = Normaliser(program, abi, driver_pid, handlers)
     norm.learn_pids(trace)
     problems = list(trace.problems)
     procs = []
@@ -198,6 +297,8 @@ def _first_difference(program: Program, expected: Outcome, observed: Outcome
                 matched += 1
                 continue
             ref = e if isinstance(e, Call) else o if isinstance(o, Call) else None
+            if ref is None:  # a handler event: name the op whose record follows it
+                ref = next((x for x in (exp[pos:] + obs[pos:]) if isinstance(x, Call)), None)
             text = format_op(ops[ref.op].op)[0].strip() if ref is not None and ref.op in ops else ""
             return matched, Difference(lpid, pos, e, o, text)
     exp_reaped, obs_reaped = dict(expected.reaped), dict(observed.reaped)
@@ -214,12 +315,12 @@ def _first_difference(program: Program, expected: Outcome, observed: Outcome
 
 
 def judge(program: Program, index: int, trace: ProgramTrace, expected: Expected, abi: Abi,
-          driver_pid: int | None) -> Verdict:
+          driver_pid: int | None, handlers: tuple[int, ...] = ()) -> Verdict:
     """The verdict for one program of a batch on one target."""
     if not trace.started:
         return Verdict(program, index, TARGET_ERROR, "the program never started (no record "
                        "from the harness for it)", problems=tuple(trace.problems))
-    observed, problems = observe(program, trace, abi, driver_pid)
+    observed, problems = observe(program, trace, abi, driver_pid, handlers)
     if problems:
         return Verdict(program, index, TARGET_ERROR, "; ".join(problems[:3]), observed=observed,
                        problems=tuple(problems))

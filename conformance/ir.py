@@ -64,6 +64,8 @@ class CallSpec:
     records_data: bool = False         # the record carries the bytes the call produced
     choices: tuple[str, ...] = ()      # names valid for a CHOICE parameter
     blocking: bool = False             # may sleep: a handler can interrupt it (EINTR/restart)
+    outs_when: str = "ok"              # outs are meaningful: "ok" (no error), "always",
+                                       # "pid" (a pid was returned), "eintr" (interrupted)
 
 
 WAIT_FLAGS = ("WNOHANG", "WUNTRACED", "WCONTINUED")
@@ -78,9 +80,9 @@ HANDLERS = ("handler", "SIG_IGN", "SIG_DFL")
 STACK_SIZES = ("MINSIGSTKSZ", "SIGSTKSZ")
 
 CALLS: dict[str, CallSpec] = {c.name: c for c in (
-    CallSpec("pipe", binds="fd2", bind_required=True, outs=("fd", "fd")),
+    CallSpec("pipe", binds="fd2", bind_required=True, outs=("fd", "fd"), outs_when="always"),
     CallSpec("pipe2", (Param.FLAGS,), PIPE_FLAGS, binds="fd2", bind_required=True,
-             outs=("fd", "fd")),
+             outs=("fd", "fd"), outs_when="always"),
     CallSpec("write", (Param.FD, Param.DATA)),
     CallSpec("read", (Param.FD, Param.COUNT), records_data=True),
     CallSpec("close", (Param.FD,)),
@@ -90,9 +92,9 @@ CALLS: dict[str, CallSpec] = {c.name: c for c in (
     CallSpec("getppid", ret=Ret.PID),
     CallSpec("fork", binds="proc", bind_required=True, ret=Ret.PID, has_body=True),
     CallSpec("waitpid", (Param.WAIT_PID, Param.FLAGS), WAIT_FLAGS, ret=Ret.PID,
-             outs=("wstatus",)),
+             outs=("wstatus",), outs_when="pid"),
     CallSpec("wait4", (Param.WAIT_PID, Param.FLAGS), WAIT_FLAGS, ret=Ret.PID,
-             outs=("wstatus",)),
+             outs=("wstatus",), outs_when="pid"),
     CallSpec("kill", (Param.TARGET, Param.SIGNAL)),
     CallSpec("exit", (Param.CODE,), ret=Ret.NONE),
     # signals
@@ -113,7 +115,7 @@ CALLS: dict[str, CallSpec] = {c.name: c for c in (
              outs=("time", "time")),
     CallSpec("getitimer", (Param.CHOICE,), choices=TIMERS, outs=("time", "time")),
     CallSpec("alarm", (Param.COUNT,), ret=Ret.SECONDS),
-    CallSpec("nanosleep", (Param.MILLIS,), blocking=True, outs=("time",)),
+    CallSpec("nanosleep", (Param.MILLIS,), blocking=True, outs=("timespec",), outs_when="eintr"),
     # poll
     CallSpec("poll", (Param.POLLFDS, Param.TIMEOUT), POLL_EVENTS, blocking=True,
              outs=("revents",)),

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from conformance.ir import (
-    CALLS, MAX_TRANSFER, PARENT, SELF, Flags, Op, Program, Ref, child_lpids, walk,
-    write_payload,
+    CALLS, MAX_TRANSFER, NO_MASK, PARENT, SELF, Flags, Group, Op, Program, Ref, SigSet,
+    StackSize, child_lpids, walk, write_payload,
 )
 from targets.tables import Abi
 
@@ -53,7 +53,15 @@ class Neg:
     value: "Value"
 
 
-Value = Union[Imm, Var, CodeAddr, Neg]
+@dataclass(frozen=True)
+class Add:
+    """A value plus a constant (alarm's rounding)."""
+
+    value: "Value"
+    constant: int
+
+
+Value = Union[Imm, Var, CodeAddr, Neg, Add]
 
 
 # --- micro-ops ----------------------------------------------------------------------------
@@ -84,11 +92,17 @@ class Branch:
 
 @dataclass(frozen=True)
 class Syscall:
-    """Trap into the kernel; the raw result is stored in Memory.RET."""
+    """Trap into the kernel; the raw result is stored in Memory.RET.
+
+    With `probe`, every register of the ABI's probe list is filled with a distinct pattern
+    (argument registers keep their arguments) and compared after the call; the bitmasks of
+    changed registers land in Memory.PROBE_GPR / PROBE_SIMD.
+    """
 
     nr: int
     args: tuple[Value, ...]
     name: str = ""
+    probe: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,7 +135,10 @@ MicroOp = Union[Label, Jump, Branch, Syscall, Move, Record, Comment]
 # --- memory map ---------------------------------------------------------------------------
 
 class Memory:
-    """Fixed addresses in the zero-filled tail of the image (see conformance.elf)."""
+    """Fixed addresses in the zero-filled tail of the image (see conformance.elf).
+
+    The runtime routines of each emitter use these same addresses.
+    """
 
     BASE = 0x800000
     CUR_PROG = BASE + 0x00
@@ -135,10 +152,32 @@ class Memory:
     SIGACTION = BASE + 0x40    # struct sigaction scratch (32 bytes)
     ZERO = BASE + 0x60         # 64 bytes that stay zero: SIG_DFL action, disarmed timer
     WATCHDOG = BASE + 0xA0     # struct itimerval for the driver's watchdog (32 bytes)
+    DEPTH = BASE + 0xC0        # handler invocations active in this process
+    HCOUNT = BASE + 0xC8       # handler invocations so far (spin() waits for it to change)
+    SPIN0 = BASE + 0xD0
+    PROBE_GPR = BASE + 0xD8    # bitmask: probe registers found changed (ABI table order)
+    PROBE_SIMD = BASE + 0xE0
+    H_PLAIN = BASE + 0xE8      # addresses of the recording handlers, set by the driver
+    H_INFO = BASE + 0xF0
+    H_RESTORER = BASE + 0xF8
     SLOTS = BASE + 0x100       # one word per bound name
     MAX_SLOTS = 480
-    READBUF = BASE + 0x1000
-    END = READBUF + MAX_TRANSFER
+    OLDACT = BASE + 0x1000     # struct sigaction (old)
+    SIGSET = BASE + 0x1020
+    OLDSET = BASE + 0x1028
+    NEWSS = BASE + 0x1030      # stack_t
+    OLDSS = BASE + 0x1048
+    NEWITV = BASE + 0x1060     # struct itimerval
+    OLDITV = BASE + 0x1080
+    TS = BASE + 0x10A0         # struct timespec
+    REM = BASE + 0x10B0
+    PPMASK = BASE + 0x10C0
+    POLLARR = BASE + 0x1100    # struct pollfd[MAX_POLL]
+    MAX_POLL = 16
+    READBUF = BASE + 0x2000
+    ALTSTACK = BASE + 0x30000  # the alternate signal stack area
+    ALTSTACK_SIZE = 0x10000
+    END = ALTSTACK + ALTSTACK_SIZE
 
     @classmethod
     def slot(cls, index: int) -> Var:
@@ -152,6 +191,16 @@ RET = Var(Memory.RET)
 
 
 # --- lowering -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Faults:
+    """Deliberate bugs, for proving that the checks catch them (mutation tests)."""
+
+    drop_sa_onstack: bool = False       # sigaction never asks for the alternate stack
+    corrupt_saved_register: str = ""    # handlers overwrite this register's saved copy
+
+
+NO_FAULTS = Faults()
 
 @dataclass
 class Rodata:
@@ -171,8 +220,10 @@ class Rodata:
 
 
 class _ProgramLowering:
-    def __init__(self, program: Program, index: int, abi: Abi, rodata: Rodata):
+    def __init__(self, program: Program, index: int, abi: Abi, rodata: Rodata,
+                 faults: Faults = NO_FAULTS):
         self.program, self.index, self.abi, self.rodata = program, index, abi, rodata
+        self.faults = faults
         self.slots: dict[str, int] = {SELF: 0, PARENT: 1}
         self.children = child_lpids(program)
         self.op_index = {id(loc.op): loc.index for loc in walk(program)}
@@ -191,7 +242,9 @@ class _ProgramLowering:
         self.out.extend(ops)
 
     def syscall(self, name: str, *args: Value) -> None:
-        self.emit(Syscall(self.abi.nr(name), tuple(args), name))
+        self.emit(Syscall(self.abi.nr(name), tuple(args), name, self.probing))
+
+    probing = False
 
     # operands
     def fd(self, operand) -> Value:
@@ -204,6 +257,23 @@ class _ProgramLowering:
         return Imm(value)
 
     def signal(self, operand) -> Imm:
+        return Imm(self.abi.const(operand) if isinstance(operand, str) else operand)
+
+    def sigmask(self, operand: SigSet) -> int:
+        bits = 0
+        for sig in operand.signals:
+            bits |= 1 << ((self.abi.const(sig) if isinstance(sig, str) else sig) - 1)
+        return bits
+
+    def proc(self, operand) -> Value:
+        """A process operand: a name's pid, 0, or -pid for a group."""
+        if isinstance(operand, Group):
+            return Neg(self.slot(operand.name))
+        if isinstance(operand, Ref):
+            return self.slot(operand.name)
+        return Imm(operand)
+
+    def choice(self, operand) -> Imm:
         return Imm(self.abi.const(operand) if isinstance(operand, str) else operand)
 
     # entry points
@@ -244,9 +314,15 @@ class _ProgramLowering:
         index = self.op_index[id(op)]
         from conformance.syntax import format_op
         self.emit(Comment(f"op {index}: {format_op(op)[0].strip()}"))
-        getattr(self, "op_" + op.call)(op, index)
+        self.probing = op.probe
+        try:
+            getattr(self, "op_" + op.call)(op, index)
+        finally:
+            self.probing = False
 
     def result(self, index: int, *outs: Value, data=None) -> None:
+        if self.probing:
+            outs += (Var(Memory.PROBE_GPR), Var(Memory.PROBE_SIMD))
         self.emit(Record("R", (Imm(index), RET) + outs, data))
 
     def bind(self, op: Op, value: Value) -> None:
@@ -330,8 +406,198 @@ class _ProgramLowering:
     op_wait4 = op_waitpid
 
     def op_kill(self, op: Op, index: int) -> None:
-        self.syscall("kill", self.slot(op.args[0].name), self.signal(op.args[1]))
+        self.syscall("kill", self.proc(op.args[0]), self.signal(op.args[1]))
         self.result(index)
+
+    # signals
+    def op_sigaction(self, op: Op, index: int) -> None:
+        sig, handler, flags, mask = op.args
+        sa = self.abi.layouts["sigaction"]
+        new = Memory.SIGACTION
+        bits = self.flags(flags).value | self.abi.const("SA_RESTORER")
+        if self.faults.drop_sa_onstack:
+            bits &= ~self.abi.const("SA_ONSTACK")
+        if handler == "handler":
+            info = "SA_SIGINFO" in flags.names
+            target: Value = Var(Memory.H_INFO if info else Memory.H_PLAIN)
+        else:
+            target = Imm(self.abi.const(handler))
+        self.emit(Move(Var(new + sa.offset("handler")), target),
+                  Move(Var(new + sa.offset("flags")), Imm(bits)),
+                  Move(Var(new + sa.offset("restorer")), Var(Memory.H_RESTORER)),
+                  Move(Var(new + sa.offset("mask")), Imm(self.sigmask(mask))))
+        for field in ("handler", "flags", "restorer", "mask"):
+            self.emit(Move(Var(Memory.OLDACT + sa.offset(field)), Imm(0)))
+        self.syscall("rt_sigaction", self.signal(sig), Imm(new), Imm(Memory.OLDACT), self.setsize())
+        self.result(index, Var(Memory.OLDACT + sa.offset("handler")),
+                    Var(Memory.OLDACT + sa.offset("flags")), Var(Memory.OLDACT + sa.offset("mask")))
+
+    def setsize(self) -> Imm:
+        return Imm(self.abi.limits["sigset_bytes"])
+
+    def op_sigprocmask(self, op: Op, index: int) -> None:
+        self.emit(Move(Var(Memory.SIGSET), Imm(self.sigmask(op.args[1]))),
+                  Move(Var(Memory.OLDSET), Imm(0)))
+        self.syscall("rt_sigprocmask", self.choice(op.args[0]), Imm(Memory.SIGSET),
+                     Imm(Memory.OLDSET), self.setsize())
+        self.result(index, Var(Memory.OLDSET))
+
+    def op_sigpending(self, op: Op, index: int) -> None:
+        self.emit(Move(Var(Memory.OLDSET), Imm(0)))
+        self.syscall("rt_sigpending", Imm(Memory.OLDSET), self.setsize())
+        self.result(index, Var(Memory.OLDSET))
+
+    def op_sigsuspend(self, op: Op, index: int) -> None:
+        self.emit(Move(Var(Memory.SIGSET), Imm(self.sigmask(op.args[0]))))
+        self.syscall("rt_sigsuspend", Imm(Memory.SIGSET), self.setsize())
+        self.result(index)
+
+    def op_pause(self, op: Op, index: int) -> None:
+        if self.abi.has("pause"):
+            self.syscall("pause")
+        else:  # no timeout, no fds, no mask change: sleeps until a signal
+            self.syscall("ppoll", Imm(0), Imm(0), Imm(0), Imm(0), Imm(0))
+        self.result(index)
+
+    def op_spin(self, op: Op, index: int) -> None:
+        loop, done = self.label("spin"), self.label("spun")
+        self.emit(Move(Var(Memory.SPIN0), Var(Memory.HCOUNT)), Label(loop),
+                  Branch("ne", Var(Memory.HCOUNT), Var(Memory.SPIN0), done), Jump(loop),
+                  Label(done), Move(RET, Imm(0)))
+        self.result(index)
+
+    def op_sigaltstack(self, op: Op, index: int) -> None:
+        size, flags = op.args
+        st = self.abi.layouts["stack_t"]
+        for field in ("sp", "ss_size"):
+            self.emit(Move(Var(Memory.OLDSS + st.offset(field)), Imm(0)))
+        self.emit(Move(Var(Memory.OLDSS + st.offset("flags"), 4), Imm(0)))
+        new: Value = Imm(0)
+        if size is not None:
+            if isinstance(size, StackSize):
+                size = self.abi.limits[size.name] + size.delta
+            self.emit(Move(Var(Memory.NEWSS + st.offset("sp")), Imm(Memory.ALTSTACK)),
+                      Move(Var(Memory.NEWSS + st.offset("flags"), 4), self.flags(flags)),
+                      Move(Var(Memory.NEWSS + st.offset("ss_size")), Imm(size)))
+            new = Imm(Memory.NEWSS)
+        self.syscall("sigaltstack", new, Imm(Memory.OLDSS))
+        self.result(index, Var(Memory.OLDSS + st.offset("sp")),
+                    Var(Memory.OLDSS + st.offset("flags"), 4),
+                    Var(Memory.OLDSS + st.offset("ss_size")))
+
+    # process groups
+    def op_setpgid(self, op: Op, index: int) -> None:
+        self.syscall("setpgid", self.proc(op.args[0]), self.proc(op.args[1]))
+        self.result(index)
+
+    def op_getpgid(self, op: Op, index: int) -> None:
+        self.syscall("getpgid", self.proc(op.args[0]))
+        self.result(index)
+
+    def op_getpgrp(self, op: Op, index: int) -> None:
+        if self.abi.has("getpgrp"):
+            self.syscall("getpgrp")
+        else:
+            self.syscall("getpgid", Imm(0))
+        self.result(index)
+
+    # timers
+    def itimer_outs(self) -> tuple[Value, ...]:
+        itv = self.abi.layouts["itimerval"]
+        return tuple(Var(Memory.OLDITV + itv.offset(f)) for f in
+                     ("value_sec", "value_usec", "interval_sec", "interval_usec"))
+
+    def set_itimer(self, which: Imm, value_us: int, interval_us: int) -> None:
+        itv = self.abi.layouts["itimerval"]
+        values = {"value_sec": value_us // 1_000_000, "value_usec": value_us % 1_000_000,
+                  "interval_sec": interval_us // 1_000_000, "interval_usec": interval_us % 1_000_000}
+        for field, value in values.items():
+            self.emit(Move(Var(Memory.NEWITV + itv.offset(field)), Imm(value)),
+                      Move(Var(Memory.OLDITV + itv.offset(field)), Imm(0)))
+        self.syscall("setitimer", which, Imm(Memory.NEWITV), Imm(Memory.OLDITV))
+
+    def op_setitimer(self, op: Op, index: int) -> None:
+        which, value, interval = op.args
+        self.set_itimer(self.choice(which), value * 1000, interval * 1000)
+        self.result(index, *self.itimer_outs())
+
+    def op_getitimer(self, op: Op, index: int) -> None:
+        itv = self.abi.layouts["itimerval"]
+        for field in ("value_sec", "value_usec", "interval_sec", "interval_usec"):
+            self.emit(Move(Var(Memory.OLDITV + itv.offset(field)), Imm(0)))
+        self.syscall("getitimer", self.choice(op.args[0]), Imm(Memory.OLDITV))
+        self.result(index, *self.itimer_outs())
+
+    def op_alarm(self, op: Op, index: int) -> None:
+        if self.abi.has("alarm"):
+            self.syscall("alarm", Imm(op.args[0]))
+            self.result(index)
+            return
+        # setitimer(ITIMER_REAL), then the old value in seconds as the kernel's alarm rounds it
+        self.set_itimer(Imm(self.abi.const("ITIMER_REAL")), op.args[0] * 1_000_000, 0)
+        itv = self.abi.layouts["itimerval"]
+        sec, usec = Var(Memory.OLDITV + itv.offset("value_sec")), Var(Memory.OLDITV + itv.offset("value_usec"))
+        up, done = self.label("alarm_up"), self.label("alarm_done")
+        self.emit(Move(RET, sec), Branch("ge", usec, Imm(500_000), up),
+                  Branch("ne", sec, Imm(0), done), Branch("le", usec, Imm(0), done),
+                  Label(up), Move(RET, Add(RET, 1)), Label(done))
+        self.result(index)
+
+    def op_nanosleep(self, op: Op, index: int) -> None:
+        ts = self.abi.layouts["timespec"]
+        ms = op.args[0]
+        self.emit(Move(Var(Memory.TS + ts.offset("sec")), Imm(ms // 1000)),
+                  Move(Var(Memory.TS + ts.offset("nsec")), Imm(ms % 1000 * 1_000_000)),
+                  Move(Var(Memory.REM + ts.offset("sec")), Imm(0)),
+                  Move(Var(Memory.REM + ts.offset("nsec")), Imm(0)))
+        self.syscall("nanosleep", Imm(Memory.TS), Imm(Memory.REM))
+        self.result(index, Var(Memory.REM + ts.offset("sec")), Var(Memory.REM + ts.offset("nsec")))
+
+    # poll
+    def pollfds(self, entries) -> None:
+        if len(entries) > Memory.MAX_POLL:
+            raise ValueError(f"poll lists hold at most {Memory.MAX_POLL} entries")
+        pfd = self.abi.layouts["pollfd"]
+        for k, entry in enumerate(entries):
+            at = Memory.POLLARR + k * pfd.size
+            # events and revents share one 32-bit word: events low, revents (0) high
+            self.emit(Move(Var(at + pfd.offset("fd"), 4), self.fd(entry.fd)),
+                      Move(Var(at + pfd.offset("events"), 4), self.flags(entry.events)))
+
+    def poll_outs(self, entries) -> tuple[Value, ...]:
+        pfd = self.abi.layouts["pollfd"]
+        return tuple(Var(Memory.POLLARR + k * pfd.size + pfd.offset("revents"), 2)
+                     for k in range(len(entries)))
+
+    def timeout(self, ms: int) -> Value:
+        """A timespec for ppoll, or NULL for no timeout."""
+        if ms < 0:
+            return Imm(0)
+        ts = self.abi.layouts["timespec"]
+        self.emit(Move(Var(Memory.TS + ts.offset("sec")), Imm(ms // 1000)),
+                  Move(Var(Memory.TS + ts.offset("nsec")), Imm(ms % 1000 * 1_000_000)))
+        return Imm(Memory.TS)
+
+    def op_poll(self, op: Op, index: int) -> None:
+        entries, ms = op.args
+        self.pollfds(entries)
+        if self.abi.has("poll"):
+            self.syscall("poll", Imm(Memory.POLLARR), Imm(len(entries)), Imm(ms))
+        else:
+            self.syscall("ppoll", Imm(Memory.POLLARR), Imm(len(entries)), self.timeout(ms),
+                         Imm(0), self.setsize())
+        self.result(index, *self.poll_outs(entries))
+
+    def op_ppoll(self, op: Op, index: int) -> None:
+        entries, ms, mask = op.args
+        self.pollfds(entries)
+        sigmask: Value = Imm(0)
+        if mask != NO_MASK:
+            self.emit(Move(Var(Memory.PPMASK), Imm(self.sigmask(mask))))
+            sigmask = Imm(Memory.PPMASK)
+        self.syscall("ppoll", Imm(Memory.POLLARR), Imm(len(entries)), self.timeout(ms), sigmask,
+                     self.setsize())
+        self.result(index, *self.poll_outs(entries))
 
     def op_exit(self, op: Op, index: int) -> None:
         self.exit(Imm(op.args[0]))
@@ -356,12 +622,13 @@ def child_label(program_index: int, lpid: int) -> str:
     return f"prog{program_index}_proc{lpid}"
 
 
-def lower_program(program: Program, index: int, abi: Abi, rodata: Rodata) -> list[MicroOp]:
+def lower_program(program: Program, index: int, abi: Abi, rodata: Rodata,
+                  faults: Faults = NO_FAULTS) -> list[MicroOp]:
     """The micro-ops of one program (process 0's entry, then each child's body)."""
     missing = [loc.op.call for loc in walk(program) if loc.op.call not in CALLS]
     if missing:
         raise ValueError(f"unknown calls {missing}")
-    return _ProgramLowering(program, index, abi, rodata).lower()
+    return _ProgramLowering(program, index, abi, rodata, faults).lower()
 
 
 def lower_driver(count: int, abi: Abi, watchdog_ms: int) -> list[MicroOp]:
@@ -378,8 +645,12 @@ def lower_driver(count: int, abi: Abi, watchdog_ms: int) -> list[MicroOp]:
     out: list[MicroOp] = [
         Label("_start"),
         Move(Var(Memory.CUR_LPID), Imm(DRIVER_LPID)),
+        Comment("handler addresses: sigaction loads them from here, the trace learns them"),
+        Move(Var(Memory.H_PLAIN), CodeAddr("rt_handler_plain")),
+        Move(Var(Memory.H_INFO), CodeAddr("rt_handler_info")),
+        Move(Var(Memory.H_RESTORER), CodeAddr("rt_restorer")),
         Syscall(nr("getpid"), (), "getpid"),
-        Record("I", (RET,)),
+        Record("I", (RET, Var(Memory.H_PLAIN), Var(Memory.H_INFO))),
         Comment("orphans of a program are reparented to the driver, which reaps them"),
         Syscall(nr("prctl"), (Imm(const("PR_SET_CHILD_SUBREAPER")), Imm(1), Imm(0), Imm(0),
                               Imm(0)), "prctl"),

@@ -65,6 +65,7 @@ class Trace:
     driver_pid: int | None
     noise_lines: int
     problems: list[str]
+    handlers: tuple[int, ...] = ()  # addresses of the plain and SA_SIGINFO recording handlers
 
     def program(self, index: int) -> ProgramTrace:
         """The trace of program `index` (empty if it produced nothing)."""
@@ -81,6 +82,7 @@ def parse(output: bytes) -> Trace:
     problems: list[str] = []
     noise = 0
     driver_pid = None
+    handlers: tuple[int, ...] = ()
     seen: dict[tuple[int, int], set[int]] = {}
     for lineno, line in enumerate(output.split(b"\n"), start=1):
         start = line.find(MAGIC)
@@ -107,6 +109,7 @@ def parse(output: bytes) -> Trace:
                         m.group(4).decode(), fields, data, lineno)
         if rec.kind == "I":
             driver_pid = fields[0] if fields else None
+            handlers = fields[1:]
             continue
         key = (-1 if rec.lpid == DRIVER_LPID else rec.prog, rec.lpid)
         if rec.seq in seen.setdefault(key, set()):
@@ -126,7 +129,7 @@ def parse(output: bytes) -> Trace:
                 missing = sorted(set(range(max(seqs) + 1)) - set(seqs))
                 prog.problems.append(f"p{lpid}: records missing (sequence numbers {missing})")
         prog.driver.sort(key=lambda r: r.seq)
-    return Trace(programs, driver_pid, noise, problems)
+    return Trace(programs, driver_pid, noise, problems, handlers)
 
 
 def _attribute(programs: dict[int, ProgramTrace], text: bytes, problem: str) -> None:

@@ -53,6 +53,15 @@ class Abi:
     flags: Mapping[str, int]
     limits: Mapping[str, int]
     layouts: Mapping[str, Layout]
+    si_codes: Mapping[str, int]
+    frame_gregs_from_sp: int
+    frame_gregs: tuple[str, ...]
+    probe_gprs: tuple[str, ...]
+    probe_simd: tuple[str, ...]
+
+    def frame_offset(self, register: str) -> int:
+        """Where a handler finds the saved copy of `register`, from its stack pointer at entry."""
+        return self.frame_gregs_from_sp + 8 * self.frame_gregs.index(register)
 
     def has(self, call: str) -> bool:
         """Whether the ABI has a syscall of that name."""
@@ -72,6 +81,13 @@ class Abi:
                 return table[name]
         raise AbiError(f"{self.name}: no constant {name!r} in the table")
 
+    def si_code_name(self, number: int, signal: str | int) -> str | None:
+        """The name of a si_code value (CLD_* names only for SIGCHLD)."""
+        for name, value in self.si_codes.items():
+            if value == number and name.startswith("CLD_") == (signal == "SIGCHLD"):
+                return name
+        return None
+
     def errno_name(self, number: int) -> str | None:
         """The symbolic name of an errno number, if the table knows it."""
         return _reverse(self.name, "errno").get(number)
@@ -88,8 +104,9 @@ def _reverse(abi_name: str, section: str) -> dict[int, str]:
 
 
 REQUIRED_SYSCALLS = ("read", "write", "close", "getpid", "getppid", "wait4", "kill",
-                     "setpgid", "exit_group", "rt_sigaction", "rt_sigreturn", "setitimer",
-                     "prctl", "fcntl")
+                     "setpgid", "getpgid", "exit_group", "rt_sigaction", "rt_sigreturn",
+                     "rt_sigprocmask", "rt_sigpending", "rt_sigsuspend", "sigaltstack",
+                     "setitimer", "getitimer", "nanosleep", "ppoll", "prctl", "fcntl")
 
 
 def _raw(name: str, seen: tuple[str, ...] = ()) -> dict:
@@ -145,6 +162,8 @@ def load(name: str) -> Abi:
     syscall = need(data, "syscall", "", dict)
     keystone = need(data, "keystone", "", dict)
     syscalls = need(data, "syscalls", "", dict)
+    frame = need(data, "frame", "", dict)
+    probe = need(data, "probe", "", dict)
     for call in REQUIRED_SYSCALLS:
         if call not in syscalls:
             problems.append(f"missing syscalls.{call}")
@@ -177,7 +196,15 @@ def load(name: str) -> Abi:
         flags=MappingProxyType(dict(data.get("flags", {}))),
         limits=MappingProxyType(dict(data.get("limits", {}))),
         layouts=MappingProxyType(layouts),
+        si_codes=MappingProxyType(dict(data.get("si_codes", {}))),
+        frame_gregs_from_sp=need(frame, "gregs_from_sp", "frame.", int),
+        frame_gregs=tuple(need(frame, "gregs", "frame.", list)),
+        probe_gprs=tuple(need(probe, "gprs", "probe.", list)),
+        probe_simd=tuple(need(probe, "simd", "probe.", list)),
     )
+    for limit in ("MINSIGSTKSZ", "SIGSTKSZ", "handler_sp_mod16"):
+        if limit not in abi.limits:
+            problems.append(f"missing limits.{limit}")
     if len(abi.arg_regs) < 6:
         problems.append(f"syscall.args lists {len(abi.arg_regs)} registers, need 6")
     if problems:

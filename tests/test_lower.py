@@ -27,6 +27,27 @@ c = fork {
 waitpid(c, WNOHANG)
 wait4(-1)
 kill(self, 0)
+sigaction(SIGUSR1, handler, SA_SIGINFO|SA_RESTART, SIGUSR2)
+sigaction(SIGUSR2, SIG_IGN)
+sigprocmask(SIG_BLOCK, SIGUSR1)
+sigpending()
+sigsuspend(0)
+pause()
+sigaltstack(SIGSTKSZ, SS_AUTODISARM)
+sigaltstack()
+spin()
+setpgid(c, c)
+getpgid(0)
+getpgrp()
+kill(-c, 0)
+kill(0, 0)
+setitimer(ITIMER_REAL, 100, 10)
+getitimer(ITIMER_VIRTUAL)
+alarm(2)
+nanosleep(5)
+poll([r:POLLIN, w:POLLOUT], -1)
+ppoll([r:POLLIN], 10, SIGUSR1)
+probe read(r, 1)
 exit(0)
 '''
 
@@ -54,6 +75,9 @@ def test_aarch64_substitutes_come_from_the_table(parse):
     assert "fork" in x86 and "clone" in arm
     assert "dup2" in x86 and "dup3" in arm and "fcntl" in arm  # dup2(fd, fd) keeps its meaning
     assert "wait4" in x86 and "wait4" in arm
+    assert "poll" in x86 and "poll" not in arm and arm.count("ppoll") == 3  # poll, ppoll, pause
+    assert "alarm" in x86 and arm.count("setitimer") == 2
+    assert "getpgrp" in x86 and arm.count("getpgid") == 2
 
 
 def test_write_payloads_are_shared_in_rodata(parse):

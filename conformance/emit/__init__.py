@@ -4,15 +4,16 @@ from __future__ import annotations
 from conformance.emit.aarch64 import Aarch64Emitter
 from conformance.emit.base import Emitter
 from conformance.emit.x86_64 import X86_64Emitter
+from conformance.lower import NO_FAULTS, Faults
 from targets.tables import Abi
 
 EMITTERS: dict[str, type[Emitter]] = {cls.isa: cls for cls in (X86_64Emitter, Aarch64Emitter)}
 
 
-def emitter_for(abi: Abi) -> Emitter:
+def emitter_for(abi: Abi, faults: Faults = NO_FAULTS) -> Emitter:
     """The emitter for the ABI's ISA; ValueError naming the supported ISAs otherwise."""
     try:
-        return EMITTERS[abi.isa](abi)
+        return EMITTERS[abi.isa](abi, faults)
     except KeyError:
         raise ValueError(f"no emitter for ISA {abi.isa!r} ({abi.name}); "
                          f"supported: {', '.join(sorted(EMITTERS))}") from None

@@ -5,7 +5,7 @@ conditional branches hop over an unconditional `b` so targets may lie beyond +-1
 """
 from __future__ import annotations
 
-from conformance.emit.base import Emitter
+from conformance.emit.base import HANDLER_FIELDS, HANDLER_INFO_FIELDS, Emitter
 from conformance.lower import Memory
 
 _INVERSE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
@@ -20,8 +20,8 @@ class Aarch64Emitter(Emitter):
     scratch2 = "x10"
     comment_prefix = "//"
 
-    def __init__(self, abi):
-        super().__init__(abi)
+    def __init__(self, abi, faults=None):
+        super().__init__(abi, *([faults] if faults else []))
         self._hops = 0
 
     def jump(self, label: str) -> list[str]:
@@ -42,7 +42,8 @@ class Aarch64Emitter(Emitter):
         return lines
 
     def load_var(self, reg: str, addr: int, size: int) -> list[str]:
-        load = f"ldrsw {reg}, [{_ADDR}]" if size == 4 else f"ldr {reg}, [{_ADDR}]"
+        load = {2: f"ldrh w{reg[1:]}, [{_ADDR}]", 4: f"ldrsw {reg}, [{_ADDR}]"}.get(
+            size, f"ldr {reg}, [{_ADDR}]")
         return self.load_imm(_ADDR, addr) + [load]
 
     def load_code_addr(self, reg: str, label: str) -> list[str]:
@@ -50,6 +51,122 @@ class Aarch64Emitter(Emitter):
 
     def negate(self, reg: str) -> list[str]:
         return [f"neg {reg}, {reg}"]
+
+    def add_imm(self, reg: str, value: int) -> list[str]:
+        return [f"add {reg}, {reg}, #{value}"] if value >= 0 else [f"sub {reg}, {reg}, #{-value}"]
+
+    def probe_syscall(self, op) -> list[str]:
+        gprs, simd = self.abi.probe_gprs, self.abi.probe_simd
+        if len(gprs) % 2 or len(simd) % 2:
+            raise ValueError(f"{self.abi.name}: probe register lists must have even lengths")
+        lines: list[str] = []
+        for i, v in enumerate(simd):
+            n = v[1:]
+            lines += self.load_imm("x9", self.pattern(100 + i)) + [f"fmov d{n}, x9", f"mov v{n}.d[1], x9"]
+        for reg, value in zip(self.abi.arg_regs, op.args):
+            lines += self.load(reg, value)
+        _, fill = self.probe_fill(op)
+        for r in fill:
+            lines += self.load_imm(r, self.pattern(gprs.index(r)))
+        lines += self.load_imm(self.abi.number_reg, op.nr)
+        snapshot = [f"stp {gprs[k]}, {gprs[k + 1]}, [sp, #-16]!" for k in range(len(gprs) - 2, -1, -2)]
+        snapshot += [f"stp q{simd[k][1:]}, q{simd[k + 1][1:]}, [sp, #-32]!"
+                     for k in range(len(simd) - 2, -1, -2)]
+        area = 8 * len(gprs) + 16 * len(simd)
+        lines += snapshot + [self.abi.trap] + snapshot
+        lines += self.store(self.abi.result_reg, Memory.RET, 8)
+        lines += ["mov x0, sp", f"add x1, sp, #{area}", f"mov x2, #{len(gprs)}",
+                  f"mov x3, #{len(simd)}", "bl rt_regdiff", f"add sp, sp, #{2 * area}"]
+        return lines
+
+    def handlers(self) -> str:
+        """The recording handlers: record what docs/semantics.md says, clobber, return."""
+        m, abi = Memory, self.abi
+        si, st = abi.layouts["siginfo"], abi.layouts["stack_t"]
+        alt = abi.nr("sigaltstack")
+        fault = ""
+        if self.faults.corrupt_saved_register:
+            off = abi.frame_offset(self.faults.corrupt_saved_register)
+            fault = ("    ldr x9, [sp, #112]\n    movz x11, #0xc0de\n"
+                     f"    str x11, [x9, #{off}]  // FAULT: corrupt a saved register")
+        clobber = "\n".join(f"    mov x{i}, #-1" for i in range(30))
+        clobber += "\n" + "\n".join(f"    movi v{i}.2d, #0xffffffffffffffff" for i in range(32))
+        return f"""
+// rt_handler_plain / rt_handler_info: the recording handler (x0 = signal, x1 = siginfo)
+rt_handler_plain:
+    mov x9, sp
+    mov x10, #0
+    b rt_handler_body
+rt_handler_info:
+    mov x9, sp
+    mov x10, x1
+rt_handler_body:
+    stp x29, x30, [sp, #-16]!
+    sub sp, sp, #128
+    str x9, [sp, #112]
+    str x0, [sp]
+    {self._addr("x16", m.DEPTH)}
+    ldr x11, [x16]
+    add x11, x11, #1
+    str x11, [x16]
+    str x11, [sp, #8]
+    {self._addr("x16", m.HCOUNT)}
+    ldr x12, [x16]
+    add x12, x12, #1
+    str x12, [x16]
+    mov x11, #0
+    {self._addr("x12", m.ALTSTACK)}
+    cmp x9, x12
+    b.lo rt_handler_off_stack
+    {self._addr("x12", m.ALTSTACK + m.ALTSTACK_SIZE)}
+    cmp x9, x12
+    b.hs rt_handler_off_stack
+    mov x11, #1
+rt_handler_off_stack:
+    str x11, [sp, #16]
+    and x11, x9, #15
+    str x11, [sp, #24]
+    mov x11, #{HANDLER_FIELDS}
+    cbz x10, rt_handler_no_info
+    ldrsw x12, [x10, #{si.offset("signo")}]
+    str x12, [sp, #48]
+    ldrsw x12, [x10, #{si.offset("code")}]
+    str x12, [sp, #56]
+    ldrsw x12, [x10, #{si.offset("pid")}]
+    str x12, [sp, #64]
+    mov x11, #{HANDLER_INFO_FIELDS}
+rt_handler_no_info:
+    str x11, [sp, #120]
+    str xzr, [sp, #80]
+    str xzr, [sp, #88]
+    str xzr, [sp, #96]
+    mov x0, #0
+    add x1, sp, #80
+    mov x8, #{alt}
+    svc #0
+    ldrsw x11, [sp, #{80 + st.offset("flags")}]
+    str x11, [sp, #32]
+    add x0, sp, #80
+    mov x1, #0
+    mov x8, #{alt}
+    svc #0
+    str x0, [sp, #40]
+    mov x0, #0x53
+    mov x1, sp
+    ldr x2, [sp, #120]
+    mov x3, #0
+    mov x4, #0
+    bl rt_record
+{fault}
+    {self._addr("x16", m.DEPTH)}
+    ldr x11, [x16]
+    sub x11, x11, #1
+    str x11, [x16]
+    add sp, sp, #128
+    ldp x29, x30, [sp], #16
+{clobber}
+    ret
+"""
 
     def store(self, reg: str, addr: int, size: int) -> list[str]:
         src = "w" + reg[1:] if size == 4 else reg
@@ -201,6 +318,50 @@ rt_hex_emit:
     strb w11, [x24], #1
     subs x10, x10, #4
     b.ge rt_hex_emit
+    ret
+
+{self.handlers()}
+// rt_regdiff(x0=after, x1=before, x2=ngpr, x3=nsimd): snapshots laid out SIMD first (16 bytes
+// each), then general registers; bitmasks of differences to PROBE_SIMD / PROBE_GPR
+rt_regdiff:
+    mov x4, #0
+    mov x5, #0
+    mov x7, #1
+rt_regdiff_simd:
+    cmp x5, x3
+    b.ge rt_regdiff_gpr_start
+    ldp x9, x10, [x0], #16
+    ldp x11, x12, [x1], #16
+    cmp x9, x11
+    b.ne rt_regdiff_simd_changed
+    cmp x10, x12
+    b.eq rt_regdiff_simd_next
+rt_regdiff_simd_changed:
+    lsl x6, x7, x5
+    orr x4, x4, x6
+rt_regdiff_simd_next:
+    add x5, x5, #1
+    b rt_regdiff_simd
+rt_regdiff_gpr_start:
+    {self._addr("x16", m.PROBE_SIMD)}
+    str x4, [x16]
+    mov x4, #0
+    mov x5, #0
+rt_regdiff_gpr:
+    cmp x5, x2
+    b.ge rt_regdiff_done
+    ldr x9, [x0], #8
+    ldr x11, [x1], #8
+    cmp x9, x11
+    b.eq rt_regdiff_gpr_next
+    lsl x6, x7, x5
+    orr x4, x4, x6
+rt_regdiff_gpr_next:
+    add x5, x5, #1
+    b rt_regdiff_gpr
+rt_regdiff_done:
+    {self._addr("x16", m.PROBE_GPR)}
+    str x4, [x16]
     ret
 
 // the watchdog's SIGALRM handler: returning is all it does (wait4 then fails with EINTR)

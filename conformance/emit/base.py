@@ -6,9 +6,11 @@ runtime routines; which registers a syscall uses and how it traps come from the 
 from __future__ import annotations
 
 from conformance.lower import (
-    Branch, CodeAddr, Comment, Imm, Jump, Label, MicroOp, Move, Neg, Record, Syscall, Value,
-    Var, RET,
+    NO_FAULTS, Add, Branch, CodeAddr, Comment, Faults, Imm, Jump, Label, MicroOp, Move, Neg,
+    Record, Syscall, Value, Var, RET,
 )
+
+HANDLER_FIELDS, HANDLER_INFO_FIELDS = 6, 9  # the handler record: see docs/semantics.md
 from targets.tables import Abi
 
 
@@ -19,10 +21,14 @@ class Emitter:
     scratch = ""
     scratch2 = ""
 
-    def __init__(self, abi: Abi):
+    def __init__(self, abi: Abi, faults: Faults = NO_FAULTS):
         if abi.isa != self.isa:
             raise ValueError(f"{type(self).__name__} emits {self.isa}, not {abi.isa} ({abi.name})")
+        if faults.corrupt_saved_register and faults.corrupt_saved_register not in abi.frame_gregs:
+            raise ValueError(f"{abi.name}: no saved register {faults.corrupt_saved_register!r} "
+                             f"in the signal frame (known: {', '.join(abi.frame_gregs)})")
         self.abi = abi
+        self.faults = faults
 
     # --- spellings a subclass provides ------------------------------------------------------
     def jump(self, label: str) -> list[str]:
@@ -41,6 +47,13 @@ class Emitter:
         raise NotImplementedError
 
     def negate(self, reg: str) -> list[str]:
+        raise NotImplementedError
+
+    def add_imm(self, reg: str, value: int) -> list[str]:
+        raise NotImplementedError
+
+    def probe_syscall(self, op: Syscall) -> list[str]:
+        """A syscall between two snapshots of the probe registers, then rt_regdiff."""
         raise NotImplementedError
 
     def store(self, reg: str, addr: int, size: int) -> list[str]:
@@ -68,6 +81,8 @@ class Emitter:
             return self.load_code_addr(reg, value.label)
         if isinstance(value, Neg):
             return self.load(reg, value.value) + self.negate(reg)
+        if isinstance(value, Add):
+            return self.load(reg, value.value) + self.add_imm(reg, value.constant)
         raise TypeError(f"cannot load {value!r}")
 
     def syscall(self, op: Syscall) -> list[str]:
@@ -75,6 +90,8 @@ class Emitter:
         if len(op.args) > len(self.abi.arg_regs):
             raise ValueError(f"{op.name}: {len(op.args)} arguments, the ABI passes "
                              f"{len(self.abi.arg_regs)}")
+        if op.probe:
+            return self.probe_syscall(op)
         lines: list[str] = []
         for reg, value in zip(self.abi.arg_regs, op.args):
             lines += self.load(reg, value)
@@ -102,6 +119,16 @@ class Emitter:
         if isinstance(op, Record):
             return self.record(op.kind, op.fields, op.data)
         raise TypeError(f"unknown micro-op {op!r}")
+
+    @staticmethod
+    def pattern(index: int) -> int:
+        """The distinct value a probe puts in its index-th register."""
+        return 0x5AC3_0000_0000_0000 + (index + 1) * 0x0001_0001_0001
+
+    def probe_fill(self, op: Syscall) -> tuple[list[str], list[str]]:
+        """(registers holding arguments, registers the probe fills with patterns)."""
+        used = list(self.abi.arg_regs[:len(op.args)]) + [self.abi.number_reg]
+        return used, [r for r in self.abi.probe_gprs if r not in used]
 
     def render(self, ops: list[MicroOp]) -> str:
         """The whole listing: entry jump, runtime routines, then the micro-ops."""

@@ -1,7 +1,7 @@
 """x86-64 emitter: micro-ops -> Intel-syntax assembly for keystone, plus the runtime routines."""
 from __future__ import annotations
 
-from conformance.emit.base import Emitter
+from conformance.emit.base import HANDLER_FIELDS, HANDLER_INFO_FIELDS, Emitter
 from conformance.lower import Memory
 
 _JCC = {"eq": "je", "ne": "jne", "lt": "jl", "le": "jle", "gt": "jg", "ge": "jge"}
@@ -25,6 +25,8 @@ class X86_64Emitter(Emitter):
         return [f"mov {reg}, {value:#x}" if value >= 0 else f"mov {reg}, {value}"]
 
     def load_var(self, reg: str, addr: int, size: int) -> list[str]:
+        if size == 2:
+            return [f"movzx {_low32(reg)}, word ptr [{addr:#x} + riz*1]"]
         if size == 4:
             return [f"movsxd {reg}, dword ptr [{addr:#x} + riz*1]"]
         return [f"mov {reg}, qword ptr [{addr:#x} + riz*1]"]
@@ -34,6 +36,28 @@ class X86_64Emitter(Emitter):
 
     def negate(self, reg: str) -> list[str]:
         return [f"neg {reg}"]
+
+    def add_imm(self, reg: str, value: int) -> list[str]:
+        return [f"add {reg}, {value}"]
+
+    def probe_syscall(self, op) -> list[str]:
+        gprs, simd = self.abi.probe_gprs, self.abi.probe_simd
+        lines: list[str] = []
+        for i, x in enumerate(simd):
+            lines += [f"mov rax, {self.pattern(100 + i):#x}", f"movq {x}, rax", f"movlhps {x}, {x}"]
+        for reg, value in zip(self.abi.arg_regs, op.args):
+            lines += self.load(reg, value)
+        _, fill = self.probe_fill(op)
+        lines += [f"mov {r}, {self.pattern(gprs.index(r)):#x}" for r in fill]
+        lines += self.load_imm(self.abi.number_reg, op.nr)
+        area = 8 * len(gprs) + 16 * len(simd)
+        snapshot = [f"push {r}" for r in reversed(gprs)] + [f"sub rsp, {16 * len(simd)}"]
+        snapshot += [f"movdqu xmmword ptr [rsp + {16 * i}], {x}" for i, x in enumerate(simd)]
+        lines += snapshot + [self.abi.trap] + snapshot
+        lines += self.store(self.abi.result_reg, Memory.RET, 8)
+        lines += ["mov rdi, rsp", f"lea rsi, [rsp + {area}]", f"mov edx, {len(gprs)}",
+                  f"mov ecx, {len(simd)}", "call rt_regdiff", f"add rsp, {2 * area}"]
+        return lines
 
     def store(self, reg: str, addr: int, size: int) -> list[str]:
         if size == 4:
@@ -194,6 +218,48 @@ rt_hex_emit:
     jns rt_hex_emit
     ret
 
+{self.handlers()}
+# rt_regdiff(rdi=after, rsi=before, rdx=ngpr, rcx=nsimd): snapshots laid out SIMD first
+# (16 bytes each), then general registers; bitmasks of differences to PROBE_SIMD / PROBE_GPR
+rt_regdiff:
+    xor r8d, r8d
+    xor r9d, r9d
+rt_regdiff_simd:
+    cmp r9, rcx
+    jge rt_regdiff_gpr_start
+    mov rax, qword ptr [rdi]
+    cmp rax, qword ptr [rsi]
+    jne rt_regdiff_simd_changed
+    mov rax, qword ptr [rdi + 8]
+    cmp rax, qword ptr [rsi + 8]
+    je rt_regdiff_simd_next
+rt_regdiff_simd_changed:
+    bts r8, r9
+rt_regdiff_simd_next:
+    add rdi, 16
+    add rsi, 16
+    inc r9
+    jmp rt_regdiff_simd
+rt_regdiff_gpr_start:
+    mov qword ptr [{m.PROBE_SIMD:#x} + riz*1], r8
+    xor r8d, r8d
+    xor r9d, r9d
+rt_regdiff_gpr:
+    cmp r9, rdx
+    jge rt_regdiff_done
+    mov rax, qword ptr [rdi]
+    cmp rax, qword ptr [rsi]
+    je rt_regdiff_gpr_next
+    bts r8, r9
+rt_regdiff_gpr_next:
+    add rdi, 8
+    add rsi, 8
+    inc r9
+    jmp rt_regdiff_gpr
+rt_regdiff_done:
+    mov qword ptr [{m.PROBE_GPR:#x} + riz*1], r8
+    ret
+
 # the watchdog's SIGALRM handler: returning is all it does (wait4 then fails with EINTR)
 rt_nop_handler:
     ret
@@ -206,6 +272,93 @@ rt_restorer:
 
 rt_hexdigits:
     .ascii "0123456789abcdef"
+"""
+
+
+    def handlers(self) -> str:
+        """The recording handlers: record what docs/semantics.md says, clobber, return."""
+        m, abi = Memory, self.abi
+        si = abi.layouts["siginfo"]
+        st = abi.layouts["stack_t"]
+        alt = abi.nr("sigaltstack")
+        fault = ""
+        if self.faults.corrupt_saved_register:
+            off = abi.frame_offset(self.faults.corrupt_saved_register)
+            fault = (f"    mov rax, qword ptr [rsp + 112]\n"
+                     f"    mov rdx, 0x0badc0de0badc0de\n"
+                     f"    mov qword ptr [rax + {off}], rdx  # FAULT: corrupt a saved register")
+        clobber = "\n".join(f"    mov {r}, -1" for r in (
+            "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11", "r12",
+            "r13", "r14", "r15"))
+        clobber += "\n" + "\n".join(f"    pcmpeqd xmm{i}, xmm{i}" for i in range(16))
+        return f"""
+# rt_handler_plain / rt_handler_info: the recording handler (rdi = signal, rsi = siginfo)
+rt_handler_plain:
+    mov rax, rsp
+    xor ecx, ecx
+    jmp rt_handler_body
+rt_handler_info:
+    mov rax, rsp
+    mov rcx, rsi
+rt_handler_body:
+    inc qword ptr [{m.DEPTH:#x} + riz*1]
+    inc qword ptr [{m.HCOUNT:#x} + riz*1]
+    push rbp
+    sub rsp, 128
+    mov qword ptr [rsp + 112], rax
+    mov qword ptr [rsp], rdi
+    mov rdx, qword ptr [{m.DEPTH:#x} + riz*1]
+    mov qword ptr [rsp + 8], rdx
+    xor edx, edx
+    mov r8, {m.ALTSTACK:#x}
+    cmp rax, r8
+    jb rt_handler_off_stack
+    add r8, {m.ALTSTACK_SIZE:#x}
+    cmp rax, r8
+    jae rt_handler_off_stack
+    mov edx, 1
+rt_handler_off_stack:
+    mov qword ptr [rsp + 16], rdx
+    mov rdx, rax
+    and edx, 15
+    mov qword ptr [rsp + 24], rdx
+    mov qword ptr [rsp + 120], {HANDLER_FIELDS}
+    test rcx, rcx
+    jz rt_handler_no_info
+    movsxd rdx, dword ptr [rcx + {si.offset("signo")}]
+    mov qword ptr [rsp + 48], rdx
+    movsxd rdx, dword ptr [rcx + {si.offset("code")}]
+    mov qword ptr [rsp + 56], rdx
+    movsxd rdx, dword ptr [rcx + {si.offset("pid")}]
+    mov qword ptr [rsp + 64], rdx
+    mov qword ptr [rsp + 120], {HANDLER_INFO_FIELDS}
+rt_handler_no_info:
+    mov qword ptr [rsp + 80], 0
+    mov qword ptr [rsp + 88], 0
+    mov qword ptr [rsp + 96], 0
+    xor edi, edi
+    lea rsi, [rsp + 80]
+    mov eax, {alt}
+    syscall
+    movsxd rdx, dword ptr [rsp + {80 + st.offset("flags")}]
+    mov qword ptr [rsp + 32], rdx
+    lea rdi, [rsp + 80]
+    xor esi, esi
+    mov eax, {alt}
+    syscall
+    mov qword ptr [rsp + 40], rax
+    mov edi, 0x53
+    mov rsi, rsp
+    mov rdx, qword ptr [rsp + 120]
+    xor ecx, ecx
+    xor r8d, r8d
+    call rt_record
+{fault}
+    dec qword ptr [{m.DEPTH:#x} + riz*1]
+    add rsp, 128
+    pop rbp
+{clobber}
+    ret
 """
 
 
