@@ -14,3 +14,8 @@ def test_signalling_after_a_wait_or_the_parent_is_refused(parse):
     assert "after a wait" in unsafe_without_namespace(after_wait)
     to_parent = parse("c = fork {\n    kill(parent, SIGUSR1)\n}\n")
     assert "parent" in unsafe_without_namespace(to_parent)
+
+
+def test_group_targets_follow_the_same_rule(parse):
+    assert unsafe_without_namespace(parse("c = fork {\n}\nkill(-c, 0)\nkill(0, 0)\n")) is None
+    assert "after a wait" in unsafe_without_namespace(parse("c = fork {\n}\nwaitpid(c)\nkill(-c, 0)\n"))

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from functools import cache
 
-from conformance.ir import PARENT, SELF, Op, Program, Ref
+from conformance.ir import PARENT, SELF, Group, Op, Program, Ref
 
 UNSHARE_FLAGS = ["--user", "--pid", "--fork", "--map-root-user", "--kill-child", "--"]
 # The oracle's `open_max` knob assumes this RLIMIT_NOFILE.
@@ -73,11 +73,12 @@ def unsafe_without_namespace(program: Program) -> str | None:
                 waited = True
             if op.call == "kill":
                 target = op.args[0]
-                if isinstance(target, Ref) and target.name == PARENT:
+                name = target.name if isinstance(target, (Ref, Group)) else None
+                if name == PARENT:
                     return "it signals `parent`, whose pid may belong to another process by then"
-                if isinstance(target, Ref) and target.name != SELF and waited:
-                    return (f"it signals {target.name!r} after a wait, when its pid may "
-                            "belong to another process")
+                if name is not None and name != SELF and waited:
+                    return (f"it signals {name!r} after a wait, when its pid may belong to "
+                            "another process")
             if op.body is not None:
                 reason = visit(op.body)
                 if reason:
