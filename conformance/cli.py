@@ -27,16 +27,25 @@ class Unavailable(UsageError):
     status = EXIT_UNAVAILABLE
 
 
+def builtin_corpora() -> list[str]:
+    """Names of the corpora shipped with the suite."""
+    return sorted(p.name for p in BUILTIN_CORPORA.iterdir() if p.is_dir() and any(p.glob("*.prog")))
+
+
 def load_corpus(spec: str):
-    """Programs from a .prog file, a directory of them, or a built-in corpus name."""
+    """Programs from a .prog file, a directory of them, a built-in corpus name, or `all`."""
+    import dataclasses
     from conformance.syntax import ProgramSyntaxError, parse_file
+    if spec == "all":
+        return [dataclasses.replace(p, name=f"{name}/{p.name}")
+                for name in builtin_corpora() for p in load_corpus(name)]
     path = Path(spec)
     if not path.exists():
         builtin = BUILTIN_CORPORA / Path(spec).name
         if builtin.is_dir():
             path = builtin
         else:
-            known = ", ".join(sorted(p.name for p in BUILTIN_CORPORA.iterdir() if p.is_dir()))
+            known = ", ".join(builtin_corpora() + ["all"])
             raise UsageError(f"no corpus {spec!r}: not a file or directory, nor a built-in "
                              f"corpus (built-in: {known})")
     files = sorted(path.glob("*.prog")) if path.is_dir() else [path]
@@ -205,7 +214,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("targets", help="list targets: available or not (why, how to enable)")
     run = sub.add_parser("run", help="run a corpus on targets and judge it against the oracle")
     run.add_argument("--targets", help="comma-separated target names (default: every available one)")
-    run.add_argument("--corpus", default="basic", help="a .prog file, a directory, or a built-in corpus name (default: basic)")
+    run.add_argument("--corpus", default="all", help="a .prog file, a directory, a built-in corpus name, or all (default: all)")
     run.add_argument("--json", action="store_true", help="print the report as JSON")
     run.add_argument("--all", action="store_true", help="list agreeing programs too")
     run.add_argument("--profile", default="linux", choices=["linux", "posix"], help="oracle profile")
