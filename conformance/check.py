@@ -84,7 +84,7 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
                 verdict = Verdict(verdict.program, i, verdict.status,
                                   f"{verdict.detail}; {ended}", verdict.difference,
                                   verdict.observed, verdict.problems)
-            verdicts[i] = explain(verdict, runner.name)
+            verdicts[i] = explain(verdict, runner.name, expected[i])
         done += len(chunk)
         if progress:
             progress(done, len(programs))

@@ -327,6 +327,11 @@ def judge(program: Program, index: int, trace: ProgramTrace, expected: Expected,
     if not trace.finished:
         return Verdict(program, index, CRASHED, "the harness never reported the program's end "
                        "(the batch died or was cut off)", observed=observed)
+    return assess(program, index, expected, observed)
+
+
+def assess(program: Program, index: int, expected: Expected, observed: Outcome) -> Verdict:
+    """The verdict for a complete observed outcome: agrees, or its closest difference."""
     best: tuple[int, Difference | None] | None = None
     for outcome in expected.outcomes:
         matched, diff = _first_difference(program, outcome, observed)
