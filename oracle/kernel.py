@@ -1,4 +1,4 @@
-"""The kernel model: processes, fd tables, pipes, signals and wait, behind a syscall interface.
+"""The kernel model: processes, fd tables, pipes, groups and wait, behind a syscall interface.
 
 Everything is concrete: pids are ints this kernel allocates, fds are ints, data is bytes.
 Signals are names (or realtime ints) and flags are `conformance.ir.Flags`, because their numbers
@@ -6,88 +6,54 @@ belong to the ABI tables. A caller (the predictor, or a reference machine runnin
 drives it like a CPU does:
 
     result = kernel.syscall(pid, "read", (fd, 16))   # Done, BLOCKED or GONE
-    kernel.deliver(pid)                               # return to user mode: take signals
+    frames = kernel.deliver(pid)                      # return to user mode: take signals
 
-`deliver` must also run before a process resumes user code (signals other processes sent it
-are taken then). A call that returned BLOCKED is repeated, with the same arguments, once the
-process is runnable again (woken, or continued after a stop); a big pipe write keeps its
-progress across repeats and finally returns the total.
+`deliver` must run on every return to user mode (after each call, and before a process resumes
+user code: signals other processes sent it are taken then). It returns the handler frames it set
+up, in setup order: the machine pushes them and runs the last one first. A handler's own calls
+go through `syscall` too and end with "rt_sigreturn", each followed by `deliver`.
+
+A call that returned BLOCKED is repeated, with the same arguments, once the process is runnable
+again (woken, continued after a stop, or after the handlers that interrupted it returned); the
+kernel then answers it (EINTR, a restart, or the result it was waiting for). A big pipe write
+keeps its progress across repeats and finally returns the total. When no process can run,
+`advance()` moves virtual time to the next timer expiry or timeout.
+
+Signal delivery lives in `oracle.delivery`, timers in `oracle.timers`, poll in `oracle.polling`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable
 
 from conformance.events import Errno, WaitStatus
 from conformance.ir import Flags
 from oracle import signals
+from oracle.delivery import SignalMixin
 from oracle.pipes import Pipe
+from oracle.polling import PollMixin
+from oracle.process import (
+    BLOCKED, BLOCKED_STATE, EINTR, GONE, LIVE_STATES, REAPED, RUNNABLE, ZOMBIE, Blocked, Done,
+    Frame, Gone, OpenFile, Process, Stack,
+)
 from oracle.profile import LINUX, Profile
-from oracle.signals import Signal
+from oracle.signals import Signal, SigInfo
+from oracle.timers import TimerMixin
 
-RUNNABLE, BLOCKED_STATE, STOPPED = "runnable", "blocked", "stopped"
-ZOMBIE, REAPED = "zombie", "reaped"
-LIVE_STATES = (RUNNABLE, BLOCKED_STATE, STOPPED)
+__all__ = ["BLOCKED", "GONE", "Blocked", "Done", "Frame", "Gone", "Kernel", "Process", "Stack"]
 HARNESS_FDS = (0, 1, 2)
 
 
-@dataclass(frozen=True)
-class Done:
-    """A completed call: its value (int or Errno), out-values, and the bytes a read returned."""
+class Kernel(SignalMixin, TimerMixin, PollMixin):
+    """A POSIX kernel model with a syscall-level interface (see the module docstring).
 
-    value: int | Errno
-    outs: tuple = ()
-    data: bytes | None = None
+    `chooser` picks among options where the profile leaves a choice open (it gets a list of at
+    least two and returns one of them); the default takes the first."""
 
-
-@dataclass(frozen=True)
-class Blocked:
-    """The call has not completed: repeat it with the same arguments once runnable again."""
-
-
-@dataclass(frozen=True)
-class Gone:
-    """The call never returns: the process exited."""
-
-
-BLOCKED, GONE = Blocked(), Gone()
-
-
-class OpenFile:
-    """An open file description (a pipe end or the harness console), shared by dup and fork."""
-
-    def __init__(self, kind: str, pipe: Pipe | None = None, nonblock: bool = False):
-        self.kind = kind          # "read", "write" or "console"
-        self.pipe = pipe
-        self.nonblock = nonblock
-        self.refs = 0             # fd slots pointing here, across all processes
-
-
-@dataclass(eq=False)
-class Process:
-    """One process as the kernel sees it."""
-
-    pid: int
-    ppid: int
-    pgid: int
-    fds: dict[int, OpenFile] = field(default_factory=dict)
-    cloexec: set[int] = field(default_factory=set)
-    state: str = RUNNABLE
-    status: WaitStatus | None = None       # set when it dies
-    pending: list[Signal] = field(default_factory=list)
-    doomed: Signal | None = None           # a fatal signal already decided (Linux group exit)
-    children: list[int] = field(default_factory=list)  # in the order Linux's wait scans them
-    wchan: object = None                   # what a blocked process waits on
-    stop_report: Signal | None = None      # a stop its parent has not collected (WUNTRACED)
-    cont_report: bool = False              # a continue its parent has not collected
-    write_done: int | None = None          # progress of a pipe write that blocked
-
-
-class Kernel:
-    """A POSIX kernel model with a syscall-level interface (see the module docstring)."""
-
-    def __init__(self, profile: Profile = LINUX):
+    def __init__(self, profile: Profile = LINUX,
+                 chooser: Callable[[list], object] | None = None):
         self.profile = profile
+        self.chooser = chooser or (lambda options: options[0])
+        self.now = 0  # virtual time in µs
         self.procs: dict[int, Process] = {}
         self.driver: int | None = None
         self.console: list[tuple[int, int, bytes]] = []  # (pid, fd, bytes) written to fds 0-2
@@ -96,9 +62,14 @@ class Kernel:
             "pipe": self._pipe, "pipe2": self._pipe, "write": self._write, "read": self._read,
             "close": self._close, "dup": self._dup, "dup2": self._dup2,
             "getpid": lambda p: Done(p.pid), "getppid": lambda p: Done(p.ppid),
-            "fork": self._fork, "waitpid": self._wait, "wait4": self._wait,
+            "fork": self._fork, "waitpid": self._wait, "wait4": self._wait4,
             "kill": self._kill, "exit": self._exit,
+            "setpgid": self._setpgid, "getpgid": self._getpgid,
+            "getpgrp": lambda p: Done(p.pgid),
         }
+        self._calls.update(self._signal_calls())
+        self._calls.update(self._timer_calls())
+        self._calls.update(self._poll_calls())
 
     # -- processes ---------------------------------------------------------------------------
 
@@ -124,7 +95,7 @@ class Kernel:
         return p.pid
 
     def state(self, pid: int) -> str:
-        """runnable, blocked, stopped, zombie or reaped."""
+        """runnable, blocked, spinning, stopped, zombie or reaped."""
         return self.procs[pid].state
 
     def runnable(self, pid: int) -> bool:
@@ -166,8 +137,19 @@ class Kernel:
         p = self.procs[pid]
         if p.state != RUNNABLE:
             raise RuntimeError(f"pid {pid} is {p.state}: only a runnable process makes calls")
-        if p.write_done is not None and name != "write":
-            raise RuntimeError(f"pid {pid} must repeat its blocked write, not call {name}")
+        if not p.frames:  # the program's own code, not a handler's
+            if p.resume is not None:
+                call, result = p.resume
+                if call != name:
+                    raise RuntimeError(f"pid {pid} must repeat its interrupted {call}, not call "
+                                       f"{name}")
+                p.resume = None
+                return result
+            if p.interruption is not None:
+                # Repeated without a delivery in between: that is a restart.
+                self._restart(p)
+            if p.write_done is not None and name != "write":
+                raise RuntimeError(f"pid {pid} must repeat its blocked write, not call {name}")
         try:
             call = self._calls[name]
         except KeyError:
@@ -202,7 +184,8 @@ class Kernel:
         done = p.write_done or 0
         p.write_done = None
         if not pipe.readers:
-            self.send_signal(p.pid, "SIGPIPE")
+            # send_sig(SIGPIPE, current, 0): directed at the writing thread, on its own queue.
+            self.send_signal(p.pid, "SIGPIPE", SigInfo("SIGPIPE", "SI_USER", p.pid), thread=True)
             return Done(done or Errno("EPIPE"))
         stored = pipe.offer(data, done, fresh)
         if stored > done:
@@ -212,8 +195,8 @@ class Kernel:
         if f.nonblock:
             return Done(stored or Errno("EAGAIN"))
         if self._interrupted(p):
-            # Linux returns a partial count; with nothing written the call restarts later.
-            return Done(stored) if stored else BLOCKED
+            # Linux returns a partial count; with nothing written it is ERESTARTSYS.
+            return Done(stored) if stored else self._interrupt(p, "write", "sys", EINTR)
         p.write_done = stored
         return self._block(p, pipe)
 
@@ -232,7 +215,9 @@ class Kernel:
             return Done(0)
         if f.nonblock:
             return Done(Errno("EAGAIN"))
-        return BLOCKED if self._interrupted(p) else self._block(p, pipe)
+        if self._interrupted(p):
+            return self._interrupt(p, "read", "sys", EINTR)
+        return self._block(p, pipe)
 
     def _close(self, p: Process, fd: int) -> Done:
         if fd not in p.fds:
@@ -263,12 +248,15 @@ class Kernel:
     def _fork(self, p: Process) -> Done:
         child = self._new_process(ppid=p.pid)
         child.pgid = p.pgid
+        # Dispositions, mask and alternate stack are inherited; pending signals and timers not.
+        child.actions, child.blocked, child.altstack = dict(p.actions), p.blocked, p.altstack
         for fd, f in p.fds.items():
             self._install(child, fd, f, fd in p.cloexec)
         p.children.append(child.pid)
         return Done(child.pid)
 
-    def _wait(self, p: Process, target: int, flags: Flags = Flags()) -> Done | Blocked:
+    def _wait(self, p: Process, target: int, flags: Flags = Flags(), name: str = "waitpid"
+              ) -> Done | Blocked:
         if flags.bits:
             return Done(Errno("EINVAL"))
         kids = [self.procs[c] for c in p.children if self._wait_matches(p, self.procs[c], target)]
@@ -287,7 +275,12 @@ class Kernel:
                 return Done(c.pid, (WaitStatus("continued"),))
         if "WNOHANG" in flags.names:
             return Done(0)
-        return BLOCKED if self._interrupted(p) else self._block(p, ("wait", p.pid))
+        if self._interrupted(p):
+            return self._interrupt(p, name, "sys", EINTR)
+        return self._block(p, ("wait", p.pid))
+
+    def _wait4(self, p: Process, target: int, flags: Flags = Flags()) -> Done | Blocked:
+        return self._wait(p, target, flags, "wait4")
 
     @staticmethod
     def _wait_matches(p: Process, c: Process, target: int) -> bool:
@@ -305,7 +298,7 @@ class Kernel:
             return Done(Errno("EINVAL"))  # Linux looks the target up first
         if sig != 0:
             for v in victims:
-                self.send_signal(v.pid, sig)
+                self.send_signal(v.pid, sig, SigInfo(sig, "SI_USER", p.pid))
         return Done(0)
 
     def _kill_targets(self, p: Process, target: int) -> list[Process]:
@@ -321,55 +314,27 @@ class Kernel:
         self.exit_process(p.pid, code)
         return GONE
 
-    # -- signals -----------------------------------------------------------------------------
+    # -- process groups ----------------------------------------------------------------------
 
-    def send_signal(self, pid: int, sig: Signal) -> None:
-        """Generate a signal for a process, with default dispositions (as Linux's send path)."""
-        t = self.procs[pid]
-        if pid == self.driver or t.state not in LIVE_STATES or t.doomed is not None:
-            return  # the driver is outside the model; dead or dying processes drop signals
-        action = signals.default_action(sig)
-        if action == signals.CONTINUE:
-            t.pending = [s for s in t.pending if signals.default_action(s) != signals.STOP]
-            if t.state == STOPPED:
-                t.state, t.stop_report, t.cont_report = RUNNABLE, None, True
-                self._wake(("wait", t.ppid))
-            return  # SIGCONT's default action is to be ignored once it has resumed
-        if action == signals.IGNORE:
-            return  # discarded at generation
-        if sig == "SIGKILL" or (action == signals.TERM and t.state != STOPPED):
-            # Linux turns a fatal non-core signal into a group exit at once (complete_signal).
-            t.doomed, t.stop_report, t.cont_report = sig, None, False
-            t.state = RUNNABLE
-            return
-        if action == signals.STOP:
-            t.pending = [s for s in t.pending if s != "SIGCONT"]
-        if isinstance(sig, int) or sig not in t.pending:  # standard signals do not queue
-            t.pending.append(sig)
-        if t.state == BLOCKED_STATE:
-            t.state = RUNNABLE  # interrupted; a stopped process stays stopped
+    def _setpgid(self, p: Process, pid: int, pgid: int) -> Done:
+        pid = pid or p.pid
+        pgid = pgid or pid
+        target = self.procs.get(pid)
+        # Linux finds zombies too (they keep their pid until reaped); only a child or the
+        # caller itself may be moved.
+        if target is None or target.state == REAPED or (target is not p and target.ppid != p.pid):
+            return Done(Errno("ESRCH"))
+        if pgid != pid and not any(q.pgid == pgid and q.state != REAPED
+                                   for q in self.procs.values()):
+            return Done(Errno("EPERM"))  # no such group in the session
+        target.pgid = pgid
+        return Done(0)
 
-    def deliver(self, pid: int) -> str:
-        """Return to user mode: take pending signals by default action; return the new state."""
-        p = self.procs[pid]
-        if p.state != RUNNABLE:
-            return p.state
-        if p.doomed is not None:
-            self._die(p, WaitStatus("killed", p.doomed, False))
-            return p.state
-        while p.pending:
-            sig = min(p.pending, key=lambda s: signals.order_key(s, self.profile.signal_order))
-            p.pending.remove(sig)
-            action = signals.default_action(sig)
-            if action in (signals.TERM, signals.CORE):
-                core = self.profile.core_flag if action == signals.CORE else False
-                self._die(p, WaitStatus("killed", sig, core))
-                break
-            if action == signals.STOP:
-                p.state, p.stop_report, p.cont_report = STOPPED, sig, False
-                self._wake(("wait", p.ppid))
-                break
-        return p.state
+    def _getpgid(self, p: Process, pid: int) -> Done:
+        target = self.procs.get(pid or p.pid)
+        if target is None or target.state == REAPED:
+            return Done(Errno("ESRCH"))
+        return Done(target.pgid)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -404,26 +369,24 @@ class Kernel:
             self._wake(f.pipe)
 
     @staticmethod
-    def _interrupted(p: Process) -> bool:
-        # A signal that is pending here is never ignored: it will kill or stop the process.
-        return bool(p.pending) or p.doomed is not None
-
-    @staticmethod
     def _block(p: Process, chan: object) -> Blocked:
         p.state, p.wchan = BLOCKED_STATE, chan
         return BLOCKED
 
     def _wake(self, chan: object) -> None:
         for q in self.procs.values():
-            if q.state == BLOCKED_STATE and q.wchan == chan:
+            if q.state == BLOCKED_STATE and (q.wchan == chan or isinstance(q.wchan, frozenset)
+                                             and chan in q.wchan):  # a poll waits on a set
                 q.state, q.wchan = RUNNABLE, None
 
     def _die(self, p: Process, status: WaitStatus) -> None:
         for fd in sorted(p.fds):
             self._release(p, fd)
         p.state, p.status, p.wchan = ZOMBIE, status, None
-        p.pending, p.doomed, p.write_done = [], None, None
-        p.stop_report, p.cont_report = None, False
+        p.pending, p.shared_pending, p.doomed, p.write_done = [], [], None, None
+        p.stop_report, p.cont_report, p.cont_notify = None, False, False
+        p.frames, p.interruption, p.resume, p.saved_mask = [], None, None, None
+        p.deadline, p.timers = None, {}
         if p.children and self.driver is not None:
             driver = self.procs[self.driver]
             for c in p.children:  # orphans go to the driver, the pid namespace's init
@@ -431,4 +394,5 @@ class Kernel:
                 driver.children.append(c)
             p.children = []
             self._wake(("wait", self.driver))
+        self._notify_exit(p)  # SIGCHLD, or gone at once if the parent ignores SIGCHLD
         self._wake(("wait", p.ppid))

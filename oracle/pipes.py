@@ -42,6 +42,12 @@ class Pipe:
             return int(bool(self._bytes))
         return len(self._pages)
 
+    def writable(self) -> bool:
+        """Whether a write could store something now (Linux: a free slot in the ring)."""
+        if self.profile.pipe_model == "bytes":
+            return len(self._bytes) < self.profile.pipe_capacity
+        return len(self._pages) < self.profile.pipe_buffers
+
     def empty(self) -> bool:
         """Whether there is nothing to read."""
         return not (self._bytes or self._pages)

@@ -1,10 +1,16 @@
 """The predictor: step a Program's processes through the kernel model under many schedules.
 
 Each process runs its ops in order, one op per scheduling step (an op is atomic; a blocked op is
-repeated when the process is woken). The driver is scheduled too: its step reaps one zombie
-child, so whether an orphan is still a zombie when someone looks is a scheduling choice.
+repeated when the process is woken). A handler invocation runs the recording handler's code one
+call per step (sigaltstack query, sigaltstack re-install, the record's write, rt_sigreturn),
+each a delivery point, so nested handlers record first. The driver is scheduled too: its step
+reaps one zombie child, so whether an orphan is still a zombie when someone looks is a
+scheduling choice. When nothing can run, the kernel's clock advances to the next timer event.
+
 Schedules: fixed priority orders over the logical processes and the driver (the highest-priority
-runnable one always runs), plus one round robin. Every distinct outcome is returned.
+runnable one always runs), plus one round robin. Within each, every sequence of the kernel's
+open choices (see `Kernel.chooser`) is explored, up to the profile's cap. Every distinct outcome
+is returned.
 """
 from __future__ import annotations
 
@@ -15,11 +21,14 @@ from dataclasses import dataclass, field
 
 from conformance.events import DRIVER, Call, Errno, Event, Exit, Expected, Outcome, Pid
 from conformance.ir import (
-    DATA_RECORD_LIMIT, PARENT, SELF, Flags, Op, Param, Program, Ref, child_lpids,
+    PARENT, SELF, TIMERS, Flags, Group, Op, Param, PollFd, Program, Ref, child_lpids,
     process_count, walk, write_payload,
 )
-from oracle.kernel import Blocked, Done, Kernel
+from oracle.kernel import Blocked, Done, Frame, Kernel, Stack
+from oracle.process import REGION
 from oracle.profile import LINUX, Profile
+from oracle.records import call_record, handler_event
+from oracle.timers import REAL
 
 _WNOHANG = Flags(("WNOHANG",))
 _MAX_STEPS = 200_000  # no program of the IR can run this long; more means a model bug
@@ -29,12 +38,28 @@ def predict(program: Program, profile: Profile = LINUX) -> Expected:
     """Every outcome the program may have under the profile, in a deterministic order."""
     plan = _Plan(program)
     outcomes: dict[Outcome, None] = {}
-    for order in _priority_orders(plan.count, profile.max_schedules):
-        outcomes.setdefault(_Run(plan, profile).run(order, round_robin=False))
-    outcomes.setdefault(_Run(plan, profile).run(_identity(plan.count), round_robin=True))
+    schedules = [(order, False) for order in _priority_orders(plan.count, profile.max_schedules)]
+    schedules.append((_identity(plan.count), True))
+    for order, round_robin in schedules:
+        for outcome in _explore(plan, profile, order, round_robin):
+            outcomes.setdefault(outcome)
     found = tuple(outcomes)
     notes = (f"schedule-dependent: {len(found)} outcomes",) if len(found) > 1 else ()
     return Expected(outcomes=found, notes=notes)
+
+
+def _explore(plan: "_Plan", profile: Profile, order: tuple, round_robin: bool):
+    """Outcomes of one schedule under every sequence of kernel choices (depth first)."""
+    prefix: list[int] = []
+    for _ in range(profile.max_choice_runs):
+        run = _Run(plan, profile, prefix)
+        yield run.run(order, round_robin)
+        trail = run.trail
+        while trail and trail[-1][0] + 1 >= trail[-1][1]:
+            trail.pop()
+        if not trail:
+            return
+        prefix = [picked for picked, _ in trail[:-1]] + [trail[-1][0] + 1]
 
 
 class _Plan:
@@ -72,6 +97,16 @@ def _priority_orders(count: int, cap: int) -> list[tuple]:
 
 
 @dataclass(eq=False)
+class _HandlerRun:
+    """The recording handler running in one frame: which of its calls comes next."""
+
+    frame: Frame
+    stage: int = 0                 # 0 query, 1 re-install, 2 record, 3 rt_sigreturn
+    query: Stack | None = None
+    change: object = 0
+
+
+@dataclass(eq=False)
 class _Proc:
     """A logical process: where it is in its body, its names and what it has recorded."""
 
@@ -84,19 +119,33 @@ class _Proc:
     unreported: Event | None = None      # a record written once the process runs again
     outstanding: tuple | None = None     # (index, op, args) of a call that blocked
     restarting: bool = False             # the outstanding call was cut short by a signal
+    handlers: list[_HandlerRun] = field(default_factory=list)  # parallel to the kernel frames
 
 
 class _Run:
-    """One schedule's run: a fresh kernel, the driver, and process 0."""
+    """One run: a fresh kernel, the driver, process 0, and the kernel choices to take."""
 
-    def __init__(self, plan: _Plan, profile: Profile):
+    def __init__(self, plan: _Plan, profile: Profile, prefix: list[int] = ()):
         self.plan = plan
-        self.kernel = Kernel(profile)
+        self.profile = profile
+        self.prefix = list(prefix)
+        self.trail: list[tuple[int, int]] = []  # (option taken, options offered) per choice
+        self.kernel = Kernel(profile, chooser=self._choose)
         self.driver = self.kernel.spawn_driver()
         first = self.kernel.spawn(self.driver)
         self.procs: dict[int, _Proc] = {0: _Proc(0, first, self.driver, {})}
         self.lpid_of: dict[int, int | str] = {self.driver: DRIVER, first: 0}
         self.reaped: list[tuple[int, object]] = []
+
+    def _choose(self, options: list):
+        k = len(self.trail)
+        picked = self.prefix[k] if k < len(self.prefix) else 0
+        self.trail.append((picked, len(options)))
+        return options[picked]
+
+    def pid_of(self, pid: int) -> Pid:
+        """A kernel pid as a record shows it."""
+        return Pid(self.lpid_of[pid])
 
     def run(self, order: tuple, round_robin: bool) -> Outcome:
         """Run to the end (or to a hang) and return what was observed."""
@@ -104,6 +153,8 @@ class _Run:
         for _ in range(_MAX_STEPS):
             ready = [e for e in order if self._runnable(e)]
             if not ready:
+                if self.kernel.advance():
+                    continue
                 break
             if round_robin:
                 entity = min(ready, key=lambda e: (order.index(e) - turn) % len(order))
@@ -131,19 +182,31 @@ class _Run:
         done = self.kernel.syscall(self.driver, "waitpid", (-1, _WNOHANG))
         self.reaped.append((self.lpid_of[done.value], done.outs[0]))
 
+    def _to_user(self, proc: _Proc) -> bool:
+        """Return to user mode: take signals, start handler runs; whether the process runs on."""
+        frames = self.kernel.deliver(proc.pid)
+        proc.handlers += [_HandlerRun(f) for f in frames]
+        if not self.kernel.procs[proc.pid].frames:
+            proc.handlers = []  # frames vanish only when the process dies
+        return self.kernel.runnable(proc.pid)
+
     def _step(self, entity) -> None:
         if entity == DRIVER:
             self._reap()
             return
         proc, kernel = self.procs[entity], self.kernel
-        if proc.outstanding is None or proc.restarting:
-            # Signals are taken before user code runs and before an interrupted call restarts;
-            # a call woken normally re-checks its condition first, as Linux's wait_event does.
-            if kernel.deliver(proc.pid) != "runnable":
-                return
-            proc.restarting = False
+        # Signals are taken before user code runs and before an interrupted call restarts;
+        # a call woken normally re-checks its condition first, as Linux's wait_event does.
+        woken = proc.outstanding is not None and not proc.restarting and not proc.handlers
+        if not woken and not self._to_user(proc):
+            return
+        if proc.handlers:
+            self._handler_step(proc)
+            return
+        proc.restarting = False
         if proc.unreported is not None:
-            # The rest of an op the process was stopped in (or a child's return from fork).
+            # The rest of an op the process was stopped in or ran handlers after (or a child's
+            # return from fork).
             proc.events.append(proc.unreported)
             proc.unreported = None
             return
@@ -159,19 +222,42 @@ class _Run:
                 return
             proc.outstanding = (index, op, self._args(proc, index, op))
         index, op, args = proc.outstanding
+        timer_high = 0
+        if op.call in ("setitimer", "getitimer", "alarm") and (op.call == "alarm"
+                                                                or args[0] in TIMERS):
+            timer_high = kernel.timer_bound(proc.pid, REAL if op.call == "alarm" else args[0])
         result = kernel.syscall(proc.pid, op.call, args)
         if isinstance(result, Blocked):
-            if kernel.runnable(proc.pid):  # interrupted: take the signal, restart later
+            if kernel.runnable(proc.pid):  # interrupted: take the signal, finish it later
                 proc.restarting = True
-                kernel.deliver(proc.pid)
+                self._to_user(proc)
             return
         proc.outstanding = None
-        record = self._complete(proc, index, op, result)
-        state = kernel.deliver(proc.pid)
-        if state == "runnable":
+        record = self._complete(proc, index, op, result, timer_high)
+        if not self._to_user(proc):
+            if kernel.state(proc.pid) == "stopped":
+                proc.unreported = record  # written after SIGCONT, unless it dies first
+        elif proc.handlers:
+            proc.unreported = record  # written once the handlers have returned
+        else:
             proc.events.append(record)
-        elif state == "stopped":
-            proc.unreported = record  # written after SIGCONT, unless it dies first
+
+    def _handler_step(self, proc: _Proc) -> None:
+        """One call of the recording handler in the newest frame, then a delivery point."""
+        run, kernel = proc.handlers[-1], self.kernel
+        if run.stage == 0:
+            run.query = kernel.syscall(proc.pid, "sigaltstack", (None,)).outs[0]
+        elif run.stage == 1:
+            run.change = kernel.syscall(proc.pid, "sigaltstack", (run.query,)).value
+        elif run.stage == 2:
+            kernel.syscall(proc.pid, "write", (1, b"H"))
+            proc.events.append(handler_event(run.frame, kernel.handler_depth(proc.pid),
+                                             run.query, run.change, self.pid_of))
+        else:
+            kernel.syscall(proc.pid, "rt_sigreturn")
+            proc.handlers.pop()
+        run.stage += 1
+        self._to_user(proc)
 
     def _exit(self, proc: _Proc, code: int) -> None:
         proc.events.append(Exit(code))
@@ -184,12 +270,24 @@ class _Run:
             if param is Param.DATA:
                 value = self.plan.payloads[index]
             elif isinstance(value, Ref):
-                value = {SELF: proc.pid, PARENT: proc.parent_pid}.get(value.name,
-                                                                      proc.names.get(value.name))
+                value = self._resolve(proc, value)
+            elif isinstance(value, Group):
+                value = -self._resolve(proc, Ref(value.name))
+            elif param is Param.POLLFDS:
+                value = tuple(PollFd(self._resolve(proc, e.fd) if isinstance(e.fd, Ref)
+                                     else e.fd, e.events) for e in value)
             out.append(value)
+        if op.call == "sigaltstack":
+            size, flags = out
+            return (None,) if size is None else (
+                Stack(REGION, size, frozenset(flags.names), flags.bits),)
         return tuple(out)
 
-    def _complete(self, proc: _Proc, index: int, op: Op, result: Done) -> Call:
+    @staticmethod
+    def _resolve(proc: _Proc, ref: Ref) -> int:
+        return {SELF: proc.pid, PARENT: proc.parent_pid}.get(ref.name, proc.names.get(ref.name))
+
+    def _complete(self, proc: _Proc, index: int, op: Op, result: Done, timer_high: int) -> Call:
         """Bind the names the op binds and build its record."""
         value = result.value
         if op.call == "fork":
@@ -201,15 +299,7 @@ class _Run:
             proc.names[op.binds[0]] = value
             return Call(index, Pid(child_lpid))
         if op.call in ("pipe", "pipe2"):
-            fds = result.outs if value == 0 else (-1, -1)
-            proc.names.update(zip(op.binds, fds))
-            return Call(index, value, fds)
-        if op.binds:  # dup, dup2: a failed call binds an fd no call accepts
+            proc.names.update(zip(op.binds, result.outs if value == 0 else (-1, -1)))
+        elif op.binds:  # dup, dup2: a failed call binds an fd no call accepts
             proc.names[op.binds[0]] = -1 if isinstance(value, Errno) else value
-        if op.call in ("getpid", "getppid"):
-            return Call(index, Pid(self.lpid_of[value]))
-        if op.call in ("waitpid", "wait4") and isinstance(value, int) and value > 0:
-            return Call(index, Pid(self.lpid_of[value]), result.outs)
-        if op.call == "read" and isinstance(value, int) and value > 0:
-            return Call(index, value, data=result.data[:DATA_RECORD_LIMIT])
-        return Call(index, value)
+        return call_record(index, op, result, self.pid_of, self.profile, timer_high)

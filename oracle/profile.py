@@ -11,6 +11,9 @@ from dataclasses import dataclass, fields
 from conformance.ir import SIGNAL_NAMES
 
 PIPE_MODELS = ("linux-pages", "bytes")
+DELIVERY_ORDERS = ("linux", "any")
+ITIMER_REAL_RESTARTS = ("dequeue", "expiry")
+_MAY_BE_ZERO = ("cpu_timer_slack_us",)
 
 # Linux takes the synchronous (fault) signals first, then the others by number; SIGNAL_NAMES
 # is in Linux's numbering, which x86-64, aarch64 and riscv64 share.
@@ -57,8 +60,44 @@ class Profile:
     """The order in which a process takes its pending standard signals (realtime ones follow,
     lowest number first). POSIX leaves it unspecified; both profiles use Linux's."""
 
+    delivery_order: str = "linux"
+    """Which pending signal a process takes first. "linux": dequeue_signal's rule, the thread's
+    own queue (write's SIGPIPE) before the process's (kill, timers, SIGCHLD), each by
+    `signal_order` (and frames set up in that order, so the last one set up runs first).
+    "any": every unblocked pending standard signal of either queue is a candidate (realtime
+    ones lowest first, as POSIX requires), and the predictor explores each choice."""
+
+    resethand_clears_siginfo: bool = False
+    """Whether SA_RESETHAND also clears SA_SIGINFO when it resets the action (POSIX says so;
+    Linux keeps every flag and only resets the handler)."""
+
+    cpu_timer_slack_us: int = 10_000
+    """Added to the upper bound of an armed ITIMER_VIRTUAL/ITIMER_PROF value read back (µs).
+    POSIX's one-sided rule (never more than was set) makes it 0. Linux's set_cpu_itimer adds
+    one tick (TICK_NSEC) to every value it arms (its interval stays exact), and get_cpu_itimer
+    reports an overdue timer as one tick left, so a read can exceed the set value by up to a
+    tick: 4 ms at HZ=250 (observed: set 100 ms, read 104000 µs). TICK_NSEC is 1 s / CONFIG_HZ,
+    and CONFIG_HZ is at least 100 on the ABIs the suite targets, so 10 ms covers every kernel
+    configuration without knowing the host's HZ."""
+
+    itimer_real_restart: str = "dequeue"
+    """When a periodic ITIMER_REAL starts its next period. "dequeue" (Linux): it_real_fn
+    returns HRTIMER_NORESTART, and dequeue_signal restarts the timer when it takes SIGALRM from
+    the process's queue, at the next point of the original grid (hrtimer_forward); in between
+    it reads 0 with its interval, and a SIGALRM ignored at generation (SIG_IGN, unblocked) or
+    discarded while pending never restarts it. "expiry" (POSIX's text): it reloads as it
+    expires, whatever becomes of the signal."""
+
+    horizon_ms: int = 60_000
+    """Virtual time after which the model stops advancing the clock (the program then hangs);
+    it bounds programs that an interval timer would keep busy forever."""
+
     max_schedules: int = 24
     """Cap on the priority schedules the predictor explores (identity and reverse always)."""
+
+    max_choice_runs: int = 64
+    """Cap on the runs per schedule that explore the kernel's choices (delivery order "any",
+    a core dump's si_code when `core_flag` is None)."""
 
     def __post_init__(self) -> None:
         if self.pipe_model not in PIPE_MODELS:
@@ -66,8 +105,14 @@ class Profile:
                              f"{', '.join(PIPE_MODELS)}")
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type == "int" and value < 1:
+            if f.type == "int" and value < (0 if f.name in _MAY_BE_ZERO else 1):
                 raise ValueError(f"Profile.{f.name}={value!r}: must be a positive integer")
+        if self.itimer_real_restart not in ITIMER_REAL_RESTARTS:
+            raise ValueError(f"Profile.itimer_real_restart={self.itimer_real_restart!r}: expected "
+                             f"one of {', '.join(ITIMER_REAL_RESTARTS)}")
+        if self.delivery_order not in DELIVERY_ORDERS:
+            raise ValueError(f"Profile.delivery_order={self.delivery_order!r}: expected one of "
+                             f"{', '.join(DELIVERY_ORDERS)}")
         if self.pipe_model == "linux-pages" and \
                 self.pipe_capacity != self.pipe_buffers * self.page_size:
             raise ValueError(f"Profile.pipe_capacity={self.pipe_capacity}: the linux-pages model "
@@ -82,5 +127,9 @@ class Profile:
 LINUX = Profile(name="linux")
 # POSIX names only minimums: _POSIX_PIPE_BUF is 512; capacity and page merging are unspecified,
 # so the bytes model stands for "any buffer at least this big".
-POSIX = Profile(name="posix", pipe_model="bytes", pipe_buf=512)
+# POSIX leaves the order of pending standard signals open, and SA_RESETHAND clears SA_SIGINFO.
+# Its timers read back no more than was set, and a periodic timer reloads when it expires.
+POSIX = Profile(name="posix", pipe_model="bytes", pipe_buf=512, delivery_order="any",
+                resethand_clears_siginfo=True, cpu_timer_slack_us=0,
+                itimer_real_restart="expiry")
 PROFILES: dict[str, Profile] = {p.name: p for p in (LINUX, POSIX)}

@@ -1,4 +1,5 @@
-"""Signal names, default actions and validity: the data the kernel model's signal code reads.
+"""Signal names, default actions, dispositions and sets: the data the kernel model's signal code
+reads.
 
 A signal is a name from `conformance.ir.SIGNAL_NAMES` or an int: 0 (existence check) or a
 realtime signal number 32..profile.max_signal. Standard signals are never ints here, because
@@ -6,6 +7,7 @@ their numbers differ between ABIs; the ABI table translates.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Union
 
 from conformance.ir import SIGNAL_NAMES
@@ -55,3 +57,59 @@ def default_action(sig: Signal) -> str:
 def order_key(sig: Signal, order: tuple[str, ...]) -> tuple[int, int]:
     """Sort key for taking pending signals: standard ones in `order`, then realtime by number."""
     return (0, order.index(sig)) if isinstance(sig, str) else (1, sig)
+
+
+# -- dispositions, sets and siginfo ----------------------------------------------------------
+
+UNBLOCKABLE = frozenset({"SIGKILL", "SIGSTOP"})
+HANDLER, IGN, DFL = "handler", "SIG_IGN", "SIG_DFL"
+
+
+@dataclass(frozen=True)
+class Action:
+    """A signal's disposition: `handler` (the recording handler), SIG_IGN or SIG_DFL, with its
+    SA_* flag names (in ir.SA_FLAGS order) and the signals its handler blocks."""
+
+    handler: str = DFL
+    flags: tuple[str, ...] = ()
+    mask: frozenset = frozenset()
+
+
+DEFAULT = Action()
+
+
+@dataclass(frozen=True)
+class SigInfo:
+    """What a handler with SA_SIGINFO sees: si_code's name and si_pid (a kernel pid, 0 for the
+    kernel itself)."""
+
+    signal: Signal
+    code: str
+    pid: int = 0
+
+
+def blockable(sigs) -> frozenset:
+    """A mask as the kernel stores it: SIGKILL and SIGSTOP silently dropped."""
+    return frozenset(sigs) - UNBLOCKABLE
+
+
+def canonical(sigs) -> tuple:
+    """A signal set in report order: standard signals by number, then realtime ones."""
+    names = sorted((s for s in sigs if isinstance(s, str)), key=SIGNAL_NAMES.index)
+    return tuple(names) + tuple(sorted(s for s in sigs if isinstance(s, int)))
+
+
+def actionable(sig: Signal, max_signal: int) -> bool:
+    """Whether sigaction accepts the signal: a valid number other than SIGKILL and SIGSTOP."""
+    check_signal(sig)
+    if isinstance(sig, int):
+        return 32 <= sig <= max_signal
+    return sig not in UNBLOCKABLE
+
+
+def ignores(action: Action, sig: Signal) -> bool:
+    """Whether the action discards the signal (SIG_IGN, or SIG_DFL of an ignore-by-default one)."""
+    if sig in UNBLOCKABLE:
+        return False
+    return action.handler == IGN or (action.handler == DFL
+                                     and default_action(sig) in (IGNORE, CONTINUE))

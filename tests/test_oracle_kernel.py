@@ -39,6 +39,12 @@ def fork(k: Kernel, pid: int) -> int:
     return val(k, pid, "fork")
 
 
+def settle(k: Kernel, pid: int) -> str:
+    """Return to user mode (take pending signals) and report the process state."""
+    k.deliver(pid)
+    return k.state(pid)
+
+
 def pipe_of(k: Kernel, pid: int, fd: int):
     return k.procs[pid].fds[fd].pipe
 
@@ -197,7 +203,7 @@ def test_zero_length_calls_return_at_once():
     assert val(k, p, "read", 3, 0) == 0                    # even though it would block
     val(k, p, "close", 3)
     assert val(k, p, "write", 4, b"") == 0                 # no SIGPIPE for an empty write
-    assert k.deliver(p) == "runnable"
+    assert settle(k, p) == "runnable"
 
 
 def test_nonblocking_empty_read_is_eagain():
@@ -244,7 +250,7 @@ def test_write_without_readers_is_epipe_and_sigpipe_kills():
     val(k, p, "pipe")
     val(k, p, "close", 3)
     assert val(k, p, "write", 4, b"x") == Errno("EPIPE")
-    assert k.deliver(p) == "zombie"
+    assert settle(k, p) == "zombie"
     assert sys(k, d, "waitpid", -1, WNOHANG) == (p, (WaitStatus("killed", "SIGPIPE", False),), None)
 
 
@@ -257,7 +263,7 @@ def test_a_blocked_writer_whose_reader_leaves_gets_sigpipe():
     assert k.syscall(p, "write", (4, pattern(70000))) is BLOCKED
     val(k, c, "close", 3)
     assert val(k, p, "write", 4, pattern(70000)) == 65536  # partial count, plus SIGPIPE
-    assert k.deliver(p) == "zombie"
+    assert settle(k, p) == "zombie"
 
 
 # -- processes, wait and kill ----------------------------------------------------------------
@@ -321,7 +327,7 @@ def test_fatal_signals_and_their_wait_status(sig, status):
     c = fork(k, p)
     assert val(k, p, "kill", c, sig) == 0
     assert k.runnable(c)                                    # delivered when it next runs
-    assert k.deliver(c) == "zombie"
+    assert settle(k, c) == "zombie"
     assert sys(k, p, "waitpid", c) == (c, (status,), None)
 
 
@@ -340,21 +346,21 @@ def test_ignored_signals_do_nothing(sig):
     c = fork(k, p)
     val(k, p, "kill", c, sig)
     assert k.procs[c].pending == []
-    assert k.deliver(c) == "runnable"
+    assert settle(k, c) == "runnable"
     assert val(k, p, "waitpid", c, Flags(("WNOHANG", "WCONTINUED"))) == 0  # was not stopped
 
 
 def test_a_signal_to_oneself_acts_before_the_call_returns():
     k, _, p = boot()
     assert val(k, p, "kill", p, "SIGTERM") == 0
-    assert k.deliver(p) == "zombie"
+    assert settle(k, p) == "zombie"
 
 
 def test_stop_report_continue_report():
     k, _, p = boot()
     c = fork(k, p)
     val(k, p, "kill", c, "SIGTSTP")
-    assert k.deliver(c) == "stopped"
+    assert settle(k, c) == "stopped"
     assert val(k, p, "waitpid", c, WNOHANG) == 0           # no WUNTRACED: not reported
     untraced = Flags(("WNOHANG", "WUNTRACED"))
     assert sys(k, p, "waitpid", c, untraced) == (c, (WaitStatus("stopped", "SIGTSTP"),), None)
@@ -374,7 +380,7 @@ def test_stopped_process_keeps_fatal_signals_until_continued():
     val(k, p, "kill", c, "SIGTERM")
     assert k.state(c) == "stopped"                          # only SIGKILL wakes a stopped one
     val(k, p, "kill", c, "SIGCONT")
-    assert k.deliver(c) == "zombie"
+    assert settle(k, c) == "zombie"
     assert k.status(c) == WaitStatus("killed", "SIGTERM", False)
 
 
@@ -386,7 +392,7 @@ def test_sigkill_ends_a_stopped_process():
     val(k, p, "kill", c, "SIGKILL")
     assert k.runnable(c)
     assert val(k, p, "waitpid", c, Flags(("WNOHANG", "WUNTRACED"))) == 0  # stop report gone
-    assert k.deliver(c) == "zombie"
+    assert settle(k, c) == "zombie"
 
 
 def test_sigcont_discards_a_pending_stop():
@@ -394,7 +400,7 @@ def test_sigcont_discards_a_pending_stop():
     c = fork(k, p)
     val(k, p, "kill", c, "SIGSTOP")
     val(k, p, "kill", c, "SIGCONT")
-    assert k.deliver(c) == "runnable"
+    assert settle(k, c) == "runnable"
 
 
 def test_term_signal_wins_over_an_earlier_pending_stop():
@@ -403,7 +409,7 @@ def test_term_signal_wins_over_an_earlier_pending_stop():
     c = fork(k, p)
     val(k, p, "kill", c, "SIGSTOP")
     val(k, p, "kill", c, "SIGPROF")
-    assert k.deliver(c) == "zombie"
+    assert settle(k, c) == "zombie"
     assert k.status(c) == WaitStatus("killed", "SIGPROF", False)
 
 
@@ -414,7 +420,7 @@ def test_stop_interrupts_a_blocked_read_which_restarts():
     assert k.syscall(c, "read", (3, 4)) is BLOCKED
     val(k, p, "kill", c, "SIGSTOP")
     assert k.syscall(c, "read", (3, 4)) is BLOCKED and k.runnable(c)   # interrupted
-    assert k.deliver(c) == "stopped"
+    assert settle(k, c) == "stopped"
     val(k, p, "write", 4, b"data")
     val(k, p, "kill", c, "SIGCONT")
     assert sys(k, c, "read", 3, 4) == (4, (), b"data")
@@ -427,7 +433,7 @@ def test_stop_cuts_a_blocked_write_short():
     assert k.syscall(p, "write", (4, pattern(70000))) is BLOCKED
     val(k, c, "kill", p, "SIGSTOP")
     assert val(k, p, "write", 4, pattern(70000)) == 65536  # Linux returns the partial count
-    assert k.deliver(p) == "stopped"
+    assert settle(k, p) == "stopped"
 
 
 def test_orphans_go_to_the_driver():
@@ -447,7 +453,7 @@ def test_kill_group_reaches_the_program_but_not_the_driver():
     k, d, p = boot()
     c = fork(k, p)
     assert val(k, c, "kill", 0, "SIGUSR1") == 0
-    assert k.deliver(c) == "zombie" and k.deliver(p) == "zombie"
+    assert settle(k, c) == "zombie" and settle(k, p) == "zombie"
     assert k.state(d) == "runnable"
 
 
