@@ -14,7 +14,7 @@ from conformance.events import (
     Outcome, Pid, UnknownPid, WaitStatus, event_matches,
 )
 from conformance.ir import (
-    POLL_EVENTS, SA_FLAGS, SS_FLAGS, PollFd, Program, Ret, StackSize, ops_by_index,
+    POLL_EVENTS, SA_FLAGS, SS_FLAGS, Program, Ret, StackSize, ops_by_index,
 )
 from conformance.lower import Memory
 from conformance.syntax import format_op

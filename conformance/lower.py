@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from conformance.ir import (
-    CALLS, MAX_TRANSFER, NO_MASK, PARENT, SELF, Flags, Group, Op, Program, Ref, SigSet,
+    CALLS, NO_MASK, PARENT, SELF, Flags, Group, Op, Program, Ref, SigSet,
     StackSize, child_lpids, walk, write_payload,
 )
 from targets.tables import Abi
@@ -426,8 +426,8 @@ class _ProgramLowering:
                   Move(Var(new + sa.offset("flags")), Imm(bits)),
                   Move(Var(new + sa.offset("restorer")), Var(Memory.H_RESTORER)),
                   Move(Var(new + sa.offset("mask")), Imm(self.sigmask(mask))))
-        for field in ("handler", "flags", "restorer", "mask"):
-            self.emit(Move(Var(Memory.OLDACT + sa.offset(field)), Imm(0)))
+        for name in ("handler", "flags", "restorer", "mask"):
+            self.emit(Move(Var(Memory.OLDACT + sa.offset(name)), Imm(0)))
         self.syscall("rt_sigaction", self.signal(sig), Imm(new), Imm(Memory.OLDACT), self.setsize())
         self.result(index, Var(Memory.OLDACT + sa.offset("handler")),
                     Var(Memory.OLDACT + sa.offset("flags")), Var(Memory.OLDACT + sa.offset("mask")))
@@ -469,8 +469,8 @@ class _ProgramLowering:
     def op_sigaltstack(self, op: Op, index: int) -> None:
         size, flags = op.args
         st = self.abi.layouts["stack_t"]
-        for field in ("sp", "ss_size"):
-            self.emit(Move(Var(Memory.OLDSS + st.offset(field)), Imm(0)))
+        for name in ("sp", "ss_size"):
+            self.emit(Move(Var(Memory.OLDSS + st.offset(name)), Imm(0)))
         self.emit(Move(Var(Memory.OLDSS + st.offset("flags"), 4), Imm(0)))
         new: Value = Imm(0)
         if size is not None:
@@ -511,9 +511,9 @@ class _ProgramLowering:
         itv = self.abi.layouts["itimerval"]
         values = {"value_sec": value_us // 1_000_000, "value_usec": value_us % 1_000_000,
                   "interval_sec": interval_us // 1_000_000, "interval_usec": interval_us % 1_000_000}
-        for field, value in values.items():
-            self.emit(Move(Var(Memory.NEWITV + itv.offset(field)), Imm(value)),
-                      Move(Var(Memory.OLDITV + itv.offset(field)), Imm(0)))
+        for name, value in values.items():
+            self.emit(Move(Var(Memory.NEWITV + itv.offset(name)), Imm(value)),
+                      Move(Var(Memory.OLDITV + itv.offset(name)), Imm(0)))
         self.syscall("setitimer", which, Imm(Memory.NEWITV), Imm(Memory.OLDITV))
 
     def op_setitimer(self, op: Op, index: int) -> None:
@@ -523,8 +523,8 @@ class _ProgramLowering:
 
     def op_getitimer(self, op: Op, index: int) -> None:
         itv = self.abi.layouts["itimerval"]
-        for field in ("value_sec", "value_usec", "interval_sec", "interval_usec"):
-            self.emit(Move(Var(Memory.OLDITV + itv.offset(field)), Imm(0)))
+        for name in ("value_sec", "value_usec", "interval_sec", "interval_usec"):
+            self.emit(Move(Var(Memory.OLDITV + itv.offset(name)), Imm(0)))
         self.syscall("getitimer", self.choice(op.args[0]), Imm(Memory.OLDITV))
         self.result(index, *self.itimer_outs())
 

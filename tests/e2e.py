@@ -25,3 +25,22 @@ def runner_or_skip(name: str):
             pytest.fail(message + " -- but CONFORMANCE_REQUIRE_TARGETS requires it")
         pytest.skip(message)
     return runner
+
+
+def disagreements(report) -> list[str]:
+    """Programs that neither agreed nor diverged in a documented way, in words."""
+    from conformance.compare import AGREES
+    from conformance.findings import KNOWN
+    return [f"{v.program.name}: {v.status}: {v.detail}" for v in report.verdicts
+            if v.status not in (AGREES, KNOWN)]
+
+
+def assert_caught_exactly(report, must: set[str], baseline: set[str] | None = None):
+    """The mutated run diverges in exactly `must` (among `baseline`, if given); returns the
+    verdicts of those programs for further checks."""
+    diverged = {line.split(":", 1)[0] for line in disagreements(report)}
+    if baseline is not None:
+        diverged &= baseline
+    assert diverged == must, (f"missed: {sorted(must - diverged)}; "
+                              f"unexpected: {sorted(diverged - must)}")
+    return [v for v in report.verdicts if v.program.name in must]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from conformance import trace
 from conformance.compare import AGREES, CRASHED, DIVERGES, TARGET_ERROR, judge, observe
-from conformance.events import Call, Errno, Exit, Expected, Outcome, Pid, WaitStatus, DRIVER
+from conformance.events import Call, Errno, Exit, Expected, Outcome, Pid, WaitStatus
 from targets import tables
 from test_trace import rec
 

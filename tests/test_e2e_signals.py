@@ -9,9 +9,8 @@ from conformance.check import check
 from conformance.cli import load_corpus
 from conformance.compare import AGREES, DIVERGES
 from conformance.events import Call, Changed, Exit, Handler, Names
-from conformance.findings import KNOWN
 from conformance.lower import Faults
-from e2e import E2E_TARGETS, runner_or_skip
+from e2e import E2E_TARGETS, assert_caught_exactly, disagreements, runner_or_skip
 from oracle import predict
 
 pytestmark = pytest.mark.e2e
@@ -42,9 +41,7 @@ def agreeing(target, runner, programs, expected) -> set[str]:
 def test_signals_corpus_agrees_with_the_oracle(signals, target):
     runner = runner_or_skip(target)
     programs, expected = signals
-    report = check(programs, expected, runner)
-    bad = [f"{v.program.name}: {v.status}: {v.detail}" for v in report.verdicts
-           if v.status not in (AGREES, KNOWN)]
+    bad = disagreements(check(programs, expected, runner))
     assert not bad, "\n".join(bad)
 
 
@@ -86,13 +83,10 @@ def test_a_sigreturn_that_forgets_a_register_is_caught_by_the_probes(signals, ta
     must = {p.name for p, e in zip(programs, expected) if probes_spanning_a_handler(e)} & baseline
     assert len(must) >= 3, "the signals corpus should probe calls that a handler interrupts"
     report = check(programs, expected, runner, faults=Faults(corrupt_saved_register=reg))
-    diverged = {v.program.name for v in report.verdicts if v.status not in (AGREES, KNOWN)}
-    assert diverged & baseline == must
-    for v in report.verdicts:
-        if v.program.name in must:
-            assert v.status == DIVERGES
-            assert f"changed: {reg}]" in v.detail, v.detail
-            assert "registers intact]" in v.detail, v.detail
+    for v in assert_caught_exactly(report, must, baseline):
+        assert v.status == DIVERGES
+        assert f"changed: {reg}]" in v.detail, v.detail
+        assert "registers intact]" in v.detail, v.detail
 
 
 @pytest.mark.parametrize("target", ["x86_64-native", "aarch64-qemu-user"])
@@ -103,10 +97,7 @@ def test_a_handler_that_ignores_sa_onstack_is_caught(signals, target):
     must = {p.name for p, e in zip(programs, expected) if shows_sa_onstack(e)} & baseline
     assert len(must) >= 3, "the signals corpus should run handlers on the alternate stack"
     report = check(programs, expected, runner, faults=Faults(drop_sa_onstack=True))
-    diverged = {v.program.name for v in report.verdicts if v.status not in (AGREES, KNOWN)}
-    assert diverged & baseline == must
-    for v in report.verdicts:
-        if v.program.name in must:
-            lost_stack = "on the alternate stack" in v.detail and "off the alternate stack" in v.detail
-            lost_flag = "SA_ONSTACK" in v.detail and v.difference.op_text.startswith("sigaction(")
-            assert lost_stack or lost_flag, v.detail
+    for v in assert_caught_exactly(report, must, baseline):
+        lost_stack = "on the alternate stack" in v.detail and "off the alternate stack" in v.detail
+        lost_flag = "SA_ONSTACK" in v.detail and v.difference.op_text.startswith("sigaction(")
+        assert lost_stack or lost_flag, v.detail

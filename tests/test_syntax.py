@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from conformance import syntax
-from conformance.ir import Flags, Op, Program, Ref, walk, child_lpids
+from conformance.ir import Flags, Op, Ref, walk, child_lpids
 
 ERRORS = Path(__file__).parent / "data" / "errors"
 CORPUS = Path(__file__).parent.parent / "conformance" / "corpus"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.ir import CALLS, PIPE_FLAGS, SIGNAL_NAMES, WAIT_FLAGS
+from conformance.ir import PIPE_FLAGS, SIGNAL_NAMES, WAIT_FLAGS
 from conformance.emit import EMITTERS
 from targets import tables
 
