@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from conformance.ir import (
     CALLS, DEFAULT_TAIL, FIRST_PROGRAM_FD, HANDLERS, MAX_TRANSFER, NO_MASK, PARENT,
-    POLL_EVENTS, RESERVED_NAMES, SELF, SIGNAL_NAMES, STACK_SIZES, CallSpec, Flags, Group, Op,
+    RESERVED_NAMES, SELF, SIGNAL_NAMES, STACK_SIZES, CallSpec, Flags, Group, Op,
     Operand, Param, PollFd, Program, Ref, Ret, SigSet, StackSize,
 )
 
