@@ -6,9 +6,9 @@ from typing import Callable, Sequence
 
 from conformance import trace as trace_mod
 from conformance.batch import DEFAULT_WATCHDOG_MS, build
-from conformance.compare import CRASHED, TARGET_ERROR, Verdict, judge
+from conformance.compare import AGREES, CRASHED, TARGET_ERROR, Verdict, judge
 from conformance.events import Expected
-from conformance.findings import explain
+from conformance.findings import KNOWN, explain
 from conformance.ir import Program
 from conformance.lower import NO_FAULTS, Faults
 from targets.runners import Runner
@@ -45,7 +45,7 @@ def batch_timeout(count: int, watchdog_ms: int) -> float:
 
 def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Runner, *,
           batch_size: int = DEFAULT_BATCH, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
-          progress: Callable[[int, int], None] | None = None,
+          progress: Callable[[int, int, int], None] | None = None,
           abi: Abi | None = None, faults: Faults = NO_FAULTS) -> TargetReport:
     """Run `programs` on `runner` and judge each against `expected` (same order).
 
@@ -87,7 +87,8 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
             verdicts[i] = explain(verdict, runner.name, expected[i])
         done += len(chunk)
         if progress:
-            progress(done, len(programs))
+            bad = sum(1 for v in verdicts.values() if v.status not in (AGREES, KNOWN))
+            progress(done, len(programs), bad)
     report.verdicts = [verdicts[i] for i in range(len(programs))]
     return report
 

@@ -132,9 +132,13 @@ def cmd_run(args) -> int:
               f"{time.monotonic() - start:.2f} s", file=sys.stderr)
     reports = []
     for runner in runners:
-        def progress(done, total, name=runner.name):
+        started = time.monotonic()
+
+        def progress(done, total, bad, name=runner.name, started=started):
             if not quiet:
-                print(f"  {name}: {done}/{total} programs", file=sys.stderr)
+                rate = done / max(time.monotonic() - started, 1e-9)
+                print(f"  {name}: {done}/{total} programs, {rate:.1f}/s, {bad} not agreeing so far",
+                      file=sys.stderr)
         reports.append(check(programs, expected, runner, batch_size=args.batch_size,
                              watchdog_ms=args.watchdog_ms, progress=progress))
     if args.json:
@@ -207,6 +211,14 @@ def cmd_predict(args) -> int:
     return EXIT_OK
 
 
+def cmd_findings(args) -> int:
+    from conformance import findings
+    for f in findings.load():
+        how = f"set aside: {f.tolerate}" if f.tolerate else f"at: {f.call or 'any call'}"
+        print(f"{f.id}  [{', '.join(f.targets)}; {how}]\n    {f.why}\n    {f.reference}")
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     ap = argparse.ArgumentParser(prog="conformance", description=__doc__.split("\n")[0])
@@ -232,6 +244,7 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("elf")
     ex.add_argument("--target", required=True)
     ex.add_argument("--timeout", type=float, default=60.0)
+    sub.add_parser("findings", help="list the documented target limitations")
     pr = sub.add_parser("predict", help="print the oracle's allowed outcomes for a program")
     pr.add_argument("program")
     pr.add_argument("--profile", default="linux", choices=["linux", "posix"])
@@ -239,7 +252,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"targets": cmd_targets, "run": cmd_run, "show": cmd_show, "emit": cmd_emit,
-            "exec": cmd_exec, "predict": cmd_predict}
+            "exec": cmd_exec, "predict": cmd_predict, "findings": cmd_findings}
 
 
 def main(argv: list[str] | None = None) -> int:
