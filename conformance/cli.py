@@ -122,6 +122,8 @@ def cmd_run(args) -> int:
     if args.watchdog_ms < 50:
         raise UsageError(f"--watchdog-ms must be at least 50, got {args.watchdog_ms}")
     runners, not_run = _select_targets(args.targets)
+    if args.generate is not None:
+        return _run_generated(args, runners, not_run)
     programs = load_corpus(args.corpus)
     profile = PROFILES[args.profile]
     quiet = args.json
@@ -145,6 +147,83 @@ def cmd_run(args) -> int:
         print(report.as_json(programs, reports, not_run))
     else:
         print(report.table(programs, reports, not_run, show_all=args.all))
+    return EXIT_DIVERGED if report.failed(reports) else EXIT_OK
+
+
+def _run_generated(args, runners, not_run) -> int:
+    """`run --generate N`: Hypothesis programs, shrinking, a reproducer bundle on failure."""
+    from hypothesis.errors import InvalidArgument
+    from conformance import bundle
+    from conformance.explore import explore
+    from oracle import PROFILES, predict
+    if args.generate < 1:
+        raise UsageError(f"--generate must be at least 1, got {args.generate}")
+    for name, why in not_run.items():
+        print(f"{name}: not run ({why})")
+
+    def progress(state):
+        rate = state.programs / max(state.seconds, 1e-9)
+        print(f"  {state.programs}/{args.generate} programs, {state.batches} batches, "
+              f"{rate:.1f} programs/s, {state.known} known-limitation verdicts", file=sys.stderr)
+
+    try:
+        result = explore(runners, count=args.generate, family=args.family,
+                         batch_size=args.batch_size, max_ops=args.max_ops,
+                         profile=args.hypothesis_profile, seed=args.seed,
+                         oracle_profile=PROFILES[args.profile], watchdog_ms=args.watchdog_ms,
+                         faults=_faults(args.inject_fault), progress=progress)
+    except InvalidArgument as exc:
+        raise UsageError(str(exc)) from None
+    targets = ", ".join(r.name for r in runners)
+    print(f"{result.programs} generated programs ({args.family}) in {result.batches} batches on "
+          f"{targets}: {result.seconds:.1f} s")
+    failure = result.failure
+    if failure is None:
+        print("every program agreed with the oracle (or diverged only in documented ways: "
+              f"{result.known} known-limitation verdicts)")
+        return EXIT_OK
+    where = ", ".join(f"{t}: {v.status}: {v.detail}" for t, v in failure.verdicts.items())
+    kind = "FLAKY (did not reproduce while shrinking)" if failure.flaky else "divergence"
+    print(f"{kind}, shrunk from {failure.ops_before} to {failure.ops_after} ops in "
+          f"{failure.shrink_seconds:.1f} s: {where}")
+    path = bundle.write(failure.program, predict(failure.program, PROFILES[args.profile]),
+                        failure.verdicts, Path(args.bundles),
+                        note=f"shrunk from {failure.ops_before} ops; {where}",
+                        faults=_faults(args.inject_fault))
+    print(f"reproducer bundle: {path}\nrerun it: conformance replay {path}")
+    print((path / "program.prog").read_text())
+    return EXIT_DIVERGED
+
+
+def _faults(spec: str | None):
+    """--inject-fault: a deliberate bug in the emitted code, to show that the checks catch it."""
+    from conformance.lower import Faults
+    if not spec:
+        return None
+    name, _, value = spec.partition("=")
+    if name == "drop-sa-onstack" and not value:
+        return Faults(drop_sa_onstack=True)
+    if name == "corrupt-saved-register" and value:
+        return Faults(corrupt_saved_register=value)
+    raise UsageError(f"--inject-fault {spec!r}: expected drop-sa-onstack or "
+                     "corrupt-saved-register=REG (e.g. x19, rbx)")
+
+
+def cmd_replay(args) -> int:
+    from conformance import bundle, report
+    from conformance.check import check
+    from oracle import PROFILES, predict
+    path = Path(args.bundle)
+    if not (path / "bundle.json").is_file():
+        raise UsageError(f"{path} is not a reproducer bundle (no bundle.json in it)")
+    program, targets, faults = bundle.load_bundle(path)
+    runners, not_run = _select_targets(args.targets or ",".join(targets))
+    expected = [predict(program, PROFILES[args.profile])]
+    if faults is not None:
+        print(f"note: re-applying the fault planted when the bundle was made: {faults}")
+    reports = [check([program], expected, r, **({"faults": faults} if faults else {}))
+               for r in runners]
+    print(report.table([program], reports, not_run, show_all=True))
     return EXIT_DIVERGED if report.failed(reports) else EXIT_OK
 
 
@@ -230,8 +309,20 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the report as JSON")
     run.add_argument("--all", action="store_true", help="list agreeing programs too")
     run.add_argument("--profile", default="linux", choices=["linux", "posix"], help="oracle profile")
-    run.add_argument("--batch-size", type=int, default=100, help="programs per batch ELF")
+    run.add_argument("--batch-size", type=int, default=100,
+                     help="programs per batch ELF (generated batches: at most 10)")
     run.add_argument("--watchdog-ms", type=int, default=2000, help="per-program watchdog")
+    run.add_argument("--generate", type=int, metavar="N",
+                     help="check N generated programs instead of a corpus (shrinks the first failure)")
+    run.add_argument("--family", default="all",
+                     help="generated programs' family: signals, altstack, timers, pipes, poll, process, registers, all")
+    run.add_argument("--max-ops", type=int, default=20, help="largest generated program")
+    run.add_argument("--seed", type=int, help="Hypothesis seed (reproducible generation)")
+    run.add_argument("--hypothesis-profile", default="dev", choices=["dev", "ci"],
+                     help="dev: remember failures in .conformance/ and replay them first; ci: fixed examples")
+    run.add_argument("--bundles", default=".conformance/bundles", help="where reproducer bundles go")
+    run.add_argument("--inject-fault", metavar="FAULT",
+                     help="plant a bug to see it caught: drop-sa-onstack, corrupt-saved-register=REG")
     for name, text in (("show", "print the lowered assembly of a program"),
                        ("emit", "write a program as a standalone static ELF")):
         p = sub.add_parser(name, help=text)
@@ -245,6 +336,10 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--target", required=True)
     ex.add_argument("--timeout", type=float, default=60.0)
     sub.add_parser("findings", help="list the documented target limitations")
+    rp = sub.add_parser("replay", help="rerun a reproducer bundle on the targets it failed on")
+    rp.add_argument("bundle")
+    rp.add_argument("--targets", help="other targets to run it on")
+    rp.add_argument("--profile", default="linux", choices=["linux", "posix"])
     pr = sub.add_parser("predict", help="print the oracle's allowed outcomes for a program")
     pr.add_argument("program")
     pr.add_argument("--profile", default="linux", choices=["linux", "posix"])
@@ -252,7 +347,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"targets": cmd_targets, "run": cmd_run, "show": cmd_show, "emit": cmd_emit,
-            "exec": cmd_exec, "predict": cmd_predict, "findings": cmd_findings}
+            "exec": cmd_exec, "predict": cmd_predict, "findings": cmd_findings,
+            "replay": cmd_replay}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -328,7 +328,8 @@ class SignalMixin:
     def _sigaltstack(self, p: Process, ss: Stack | None = None) -> Done:
         sp_on_alt = self._sp_on_altstack(p)
         flags = self._ss_flags(p, sp_on_alt)
-        if p.altstack.enabled and "SS_AUTODISARM" in p.altstack.flags:
+        # Linux: sas_ss_flags(sp) | (sas_ss_flags & SS_FLAG_BITS): the flag shows even disabled
+        if "SS_AUTODISARM" in p.altstack.flags:
             flags |= {"SS_AUTODISARM"}
         old = Stack(p.altstack.base, p.altstack.size, flags)
         if ss is not None:

@@ -711,3 +711,15 @@ def test_fork_inherits_the_alternate_stack():
         waitpid(c)
     """)
     assert out.events(1)[1] == Call(2, 0, (AltStack("region", NONE, StackSize("SIGSTKSZ")),))
+
+
+def test_sigaltstack_reports_autodisarm_even_when_disabled():
+    """Linux do_sigaltstack: oss->ss_flags = sas_ss_flags(sp) | (sas_ss_flags & SS_FLAG_BITS)."""
+    from conformance import syntax
+    from conformance.events import AltStack, Call, Names
+    from oracle import predict
+    program = syntax.parse("sigaltstack(0, SS_DISABLE|SS_AUTODISARM)\nsigaltstack()\n")
+    (outcome,) = predict(program).outcomes
+    query = outcome.events(0)[1]
+    assert isinstance(query, Call) and query.ret == 0
+    assert query.outs == (AltStack(0, Names(("SS_DISABLE", "SS_AUTODISARM")), 0),)

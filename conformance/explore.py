@@ -1,0 +1,212 @@
+"""Generated programs on targets: Hypothesis draws batches, targets run them, failures shrink.
+
+One Hypothesis example is one batch (one ELF per target): a batch size, then that many
+programs. A batch where some program does not agree with the oracle fails the example, and
+Hypothesis shrinks it: the batch size towards one, then the failing program towards its
+smallest form. Each shrinking step is a real run on the target that failed. Known target
+limitations (targets/findings.toml) are not failures.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings
+from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.errors import Flaky
+
+from conformance.check import check
+from conformance.compare import AGREES, Verdict
+from conformance.findings import KNOWN
+from conformance.ir import Program
+from conformance.syntax import format as format_program
+from targets.runners import Runner
+
+STATE_DIR = Path(".conformance")
+# Hypothesis bounds the choices one example may make; batches of more than about ten
+# generated programs overrun it and are silently discarded (measured: 10 -> 97% of examples
+# run, 20 -> 10%, 30 -> none), so generated batches stay at this size.
+MAX_GENERATED_BATCH = 10
+PROFILES = {
+    # dev: remember failures in .conformance/ and replay them first next time.
+    "dev": dict(database="dir"),
+    # ci: the same examples every run, nothing written.
+    "ci": dict(database=None, derandomize=True),
+}
+
+
+@dataclass
+class Failure:
+    """The smallest failing program found, and how each target judged it."""
+
+    program: Program
+    verdicts: dict[str, Verdict]
+    ops_before: int
+    ops_after: int
+    shrink_seconds: float
+    flaky: bool = False
+
+
+@dataclass
+class Exploration:
+    """What a generated run did."""
+
+    programs: int = 0
+    batches: int = 0
+    known: int = 0
+    seconds: float = 0.0
+    failure: Failure | None = None
+    per_target_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _without(body: tuple, path: tuple[int, ...]) -> tuple:
+    """The body with the op at `path` (indexes through fork bodies) removed."""
+    head, rest = path[0], path[1:]
+    if not rest:
+        return body[:head] + body[head + 1:]
+    op = body[head]
+    return body[:head] + (dataclasses.replace(op, body=_without(op.body, rest)),) + body[head + 1:]
+
+
+def _paths(body: tuple, prefix: tuple[int, ...] = ()):
+    for i, op in enumerate(body):
+        yield prefix + (i,)
+        if op.body:
+            yield from _paths(op.body, prefix + (i,))
+
+
+def minimise(program: Program, still_fails: Callable[[Program], bool]) -> Program:
+    """Greedily delete single ops (a fork with its body, or an op inside one) while the program
+    stays valid (it parses back), keeps a single allowed outcome, and still fails."""
+    from conformance.syntax import ProgramSyntaxError, parse
+    from oracle import predict
+    changed = True
+    while changed:
+        changed = False
+        for path in list(_paths(program.body)):
+            candidate_body = _without(program.body, path)
+            if not candidate_body:
+                continue
+            candidate = dataclasses.replace(program, body=candidate_body)
+            try:
+                candidate = dataclasses.replace(parse(format_program(candidate)), name=program.name)
+            except ProgramSyntaxError:
+                continue  # deleting it unbinds a name a later op uses
+            if len(predict(candidate).outcomes) != 1 or not still_fails(candidate):
+                continue
+            program, changed = candidate, True
+            break
+    return program
+
+
+def _ops(program: Program) -> int:
+    from conformance.ir import walk
+    return sum(1 for _ in walk(program))
+
+
+def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch_size: int = 50,
+            max_ops: int = 20, profile: str = "dev", seed: int | None = None,
+            oracle_profile=None, watchdog_ms: int = 2000, faults=None,
+            progress: Callable[[Exploration], None] | None = None) -> Exploration:
+    """Check about `count` generated programs on `runners`; shrink the first failure.
+
+    `batch_size` is capped at MAX_GENERATED_BATCH.
+    """
+    batch_size = max(1, min(batch_size, MAX_GENERATED_BATCH))
+    from generators import programs as program_strategy
+    from oracle import LINUX, predict
+    oracle_profile = oracle_profile or LINUX
+    state = Exploration()
+    start = time.monotonic()
+    failing: dict[str, object] = {}  # once a target fails, shrinking runs only that one
+    first_failure: dict[str, object] = {}
+    predictions: dict[str, object] = {}
+
+    def expectation(p: Program):
+        key = format_program(p)
+        if key not in predictions:
+            predictions[key] = predict(p, oracle_profile)
+        return predictions[key]
+
+    @st.composite
+    def batches(draw):
+        size = draw(st.integers(min_value=1, max_value=batch_size))
+        return draw(st.lists(program_strategy(family=family, max_ops=max_ops),
+                             min_size=size, max_size=size))
+
+    options = dict(PROFILES[profile])
+    database = options.pop("database")
+    if database == "dir":
+        database = DirectoryBasedExampleDatabase(str(STATE_DIR / "hypothesis"))
+    # sizes are drawn in 1..batch_size, so about batch_size/2 programs per example; twice
+    # that many examples leaves room for discarded ones (the surplus returns at once)
+    config = settings(max_examples=2 * max(1, -(-count * 2 // batch_size)) + 10, deadline=None,
+                      database=database, derandomize=options.get("derandomize", False),
+                      suppress_health_check=list(HealthCheck), print_blob=False,
+                      phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
+
+    def run_batch(batch: list[Program]) -> None:
+        if not failing and state.programs >= count:
+            return  # enough programs checked: remaining examples are no-ops
+        expected = [expectation(p) for p in batch]
+        chosen = [r for r in runners if not failing or r.name in failing]
+        bad: list[tuple[str, Verdict]] = []
+        for runner in chosen:
+            t0 = time.monotonic()
+            report = check(batch, expected, runner, batch_size=len(batch), watchdog_ms=watchdog_ms,
+                           **({"faults": faults} if faults else {}))
+            state.per_target_seconds[runner.name] = (state.per_target_seconds.get(runner.name, 0.0)
+                                                     + time.monotonic() - t0)
+            state.known += sum(1 for v in report.verdicts if v.status == KNOWN)
+            bad += [(runner.name, v) for v in report.verdicts if v.status not in (AGREES, KNOWN)]
+        if not failing:
+            state.programs += len(batch)
+            state.batches += 1
+            if progress:
+                state.seconds = time.monotonic() - start
+                progress(state)
+        if bad:
+            target, verdict = bad[0]
+            failing.setdefault(target, True)
+            first_failure.setdefault("ops", _ops(verdict.program))
+            first_failure.setdefault("at", time.monotonic())
+            first_failure["last"] = (verdict.program, {t: v for t, v in bad if v.program == verdict.program})
+            raise AssertionError(f"{target}: {verdict.program.name or 'program'}: {verdict.detail}")
+
+    test = given(batches())(run_batch)
+    test = config(test)
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    flaky = False
+    try:
+        test()
+    except AssertionError:
+        pass
+    except Flaky:
+        flaky = True
+    state.seconds = time.monotonic() - start
+    if "last" in first_failure:
+        program, verdicts = first_failure["last"]
+        target = next(r for r in runners if r.name in verdicts)
+
+        def still_fails(candidate: Program) -> bool:
+            report = check([candidate], [expectation(candidate)], target, watchdog_ms=watchdog_ms,
+                           **({"faults": faults} if faults else {}))
+            verdict = report.verdicts[0]
+            if verdict.status in (AGREES, KNOWN):
+                return False
+            verdicts_seen[target.name] = verdict
+            return True
+
+        verdicts_seen: dict[str, Verdict] = {}
+        if not flaky:
+            smaller = minimise(program, still_fails)
+            if smaller is not program:
+                program, verdicts = smaller, {target.name: verdicts_seen[target.name]}
+        state.failure = Failure(program, verdicts, first_failure["ops"], _ops(program),
+                                time.monotonic() - first_failure["at"], flaky)
+    return state

@@ -1,0 +1,1 @@
+"""The machinery behind `generators`: the state model, the builder and the step patterns."""

@@ -1,0 +1,157 @@
+"""The program generators: valid, round-tripping, deterministic programs in every family;
+argument checks; shrinking; how rarely the oracle guard has to reject; call coverage."""
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+from hypothesis import Phase, find, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from conformance import ir, syntax
+from conformance.ir import Group, Ref
+from generators import DEFAULT_WEIGHTS, FAMILIES, programs
+from generators._internal.core import raw_programs
+from oracle import predict
+
+CHECKS = settings(max_examples=50, deadline=None, database=None)
+# Statistics over one fixed sample: the same examples every run.
+SAMPLE = settings(max_examples=300, deadline=None, database=None, derandomize=True,
+                  phases=[Phase.generate])
+
+
+def ops(program) -> list[ir.Op]:
+    return [loc.op for loc in ir.walk(program)]
+
+
+def check_timers(program) -> None:
+    """Timer values, sleeps and poll timeouts stay within 10..200 ms; alarm only disarms."""
+    for op in ops(program):
+        if op.call == "setitimer" and op.args[0] in ir.TIMERS:
+            assert all(v == 0 or 10 <= v <= 200 for v in op.args[1:]), op
+        elif op.call == "alarm":
+            assert op.args == (0,), op
+        elif op.call == "nanosleep":
+            assert op.args[0] <= 200, op
+        elif op.call in ("poll", "ppoll"):
+            assert op.args[1] in (-1, 0) or 10 <= op.args[1] <= 200, op
+
+
+def kills_a_child(program) -> bool:
+    """Some process sends a signal to (the group of) a child it forked."""
+    def visit(body) -> bool:
+        kids = set()
+        for op in body:
+            target = op.args[0] if op.call == "kill" else None
+            if isinstance(target, (Ref, Group)) and target.name in kids:
+                return True
+            if op.body is not None:
+                if visit(op.body):
+                    return True
+                kids.add(op.binds[0])
+        return False
+    return visit(program.body)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@CHECKS
+@given(data=st.data())
+def test_every_family_gives_valid_deterministic_programs(family, data):
+    program = data.draw(programs(family=family), label="program")
+    text = syntax.format(program)
+    assert syntax.parse(text) == program, text
+    assert syntax.format(syntax.parse(text)) == text
+    assert len(ops(program)) <= 20
+    assert ir.process_count(program) <= 3
+    outcomes = predict(program).outcomes
+    assert len(outcomes) == 1, text
+    assert not outcomes[0].hung, text
+    check_timers(program)
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(programs(max_ops=3, max_procs=1))
+def test_small_budgets_are_kept(program):
+    assert 1 <= len(ops(program)) <= 3
+    assert ir.process_count(program) == 1
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(programs(family_weights={**{f: 0 for f in DEFAULT_WEIGHTS}, "pipes": 1}))
+def test_a_family_weighted_zero_is_left_out(program):
+    assert {op.call for op in ops(program)} <= {
+        "pipe", "pipe2", "write", "read", "close", "dup", "dup2", "fork", "waitpid", "wait4",
+        "exit", "kill", "getpid"}  # getpid: the program with no step at all
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(family="signal"), "family='signal' is not a known family; expected one of "
+                            "'signals', 'altstack', 'timers', 'pipes', 'poll', 'process', "
+                            "'registers', 'all'. Did you mean family='signals'?"),
+    (dict(family=None), "family=None is not a known family"),
+    (dict(max_ops=0), "max_ops=0 must be at least 1 (a program needs at least one op); "
+                      "use max_ops=1"),
+    (dict(max_ops=2.5), "max_ops=2.5 must be an int"),
+    (dict(max_ops=True), "max_ops=True must be an int"),
+    (dict(max_procs=0), "max_procs=0 must be between 1 and 16"),
+    (dict(max_procs=40), "max_procs=40 must be between 1 and 16"),
+    (dict(family="pipes", family_weights={"pipes": 1}),
+     "only applies to family='all', not family='pipes'"),
+    (dict(family_weights=[("pipes", 1)]), "must be a mapping from family name to weight"),
+    (dict(family_weights={"pipe": 1}), "family_weights has unknown family 'pipe'"),
+    (dict(family_weights={"pipes": -1}), "family_weights['pipes']=-1 must be a finite number"),
+    (dict(family_weights={"pipes": float("nan")}), "must be a finite number >= 0"),
+    (dict(family_weights=dict.fromkeys(DEFAULT_WEIGHTS, 0)), "leaves every family at weight 0"),
+])
+def test_arguments_are_checked_when_the_strategy_is_built(kwargs, message):
+    with pytest.raises(InvalidArgument) as info:
+        programs(**kwargs)  # not drawn from: the check is eager
+    assert message in str(info.value)
+
+
+def test_shrinks_to_a_small_program_that_kills_a_child():
+    minimal = find(programs(), lambda p: kills_a_child(p) and len(ops(p)) >= 8,
+                   settings=settings(database=None, deadline=None, max_examples=1000),
+                   random=random.Random(0))
+    assert len(ops(minimal)) <= 12, syntax.format(minimal)
+    assert ir.process_count(minimal) <= 3
+
+
+def test_fork_bodies_shrink_to_empty():
+    # Without pipes, a fork is only the plain fork-and-wait pattern: nothing in it is needed.
+    def forks_without_pipes(program) -> bool:
+        calls = {op.call for op in ops(program)}
+        return "fork" in calls and not calls & {"pipe", "pipe2"}
+
+    minimal = find(programs(family="process"), forks_without_pipes,
+                   settings=settings(database=None, deadline=None), random=random.Random(0))
+    fork, wait = minimal.body
+    assert fork.call == "fork" and fork.body == ()
+    assert wait.call in ("waitpid", "wait4")
+
+
+def test_the_oracle_guard_rarely_rejects():
+    seen = Counter()
+
+    @SAMPLE
+    @given(raw_programs())
+    def measure(program):
+        outcomes = predict(program).outcomes
+        seen["deterministic" if len(outcomes) == 1 and not outcomes[0].hung else "not"] += 1
+
+    measure()
+    assert seen["deterministic"] >= 0.95 * sum(seen.values()), seen
+
+
+def test_every_call_appears_in_a_few_hundred_programs():
+    calls = Counter()
+
+    @SAMPLE
+    @given(programs())
+    def collect(program):
+        calls.update({op.call for op in ops(program)})
+
+    collect()
+    assert set(calls) == set(ir.CALLS), sorted(set(ir.CALLS) - set(calls))
