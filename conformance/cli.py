@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+from conformance.syntax import format as format_program
 import time
 from pathlib import Path
 
@@ -171,12 +173,15 @@ def _run_generated(args, runners, not_run) -> int:
                          batch_size=args.batch_size, max_ops=args.max_ops,
                          profile=args.hypothesis_profile, seed=args.seed,
                          oracle_profile=PROFILES[args.profile], watchdog_ms=args.watchdog_ms,
-                         faults=_faults(args.inject_fault), progress=progress)
+                         faults=_faults(args.inject_fault), keep_going=args.keep_going,
+                         progress=progress)
     except InvalidArgument as exc:
         raise UsageError(str(exc)) from None
     targets = ", ".join(r.name for r in runners)
     print(f"{result.programs} generated programs ({args.family}) in {result.batches} batches on "
           f"{targets}: {result.seconds:.1f} s")
+    if args.keep_going:
+        return _keep_going_report(result)
     failure = result.failure
     if failure is None:
         print("every program agreed with the oracle (or diverged only in documented ways: "
@@ -193,6 +198,27 @@ def _run_generated(args, runners, not_run) -> int:
     print(f"reproducer bundle: {path}\nrerun it: conformance replay {path}")
     print((path / "program.prog").read_text())
     return EXIT_DIVERGED
+
+
+def _keep_going_report(result) -> int:
+    """Agreement per target and the distinct causes of disagreement (call at the difference)."""
+    from conformance.compare import AGREES
+    from conformance.findings import KNOWN
+    for target, counts in result.counts.items():
+        total = sum(counts.values())
+        ok = counts.get(AGREES, 0)
+        parts = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        print(f"  {target}: {total} programs: {parts}; agreement {100.0 * ok / max(total, 1):.2f}%"
+              f" ({100.0 * (ok + counts.get(KNOWN, 0)) / max(total, 1):.2f}% with known limitations)")
+    causes: dict[tuple[str, str], list] = {}
+    for target, verdict in result.disagreements:
+        op = verdict.difference.op_text.split("(")[0] if verdict.difference else verdict.status
+        causes.setdefault((target, op), []).append(verdict)
+    for (target, op), verdicts in sorted(causes.items()):
+        example = verdicts[0]
+        print(f"cause: {target} at {op}: {len(verdicts)} programs, e.g. {example.detail}")
+        print("  " + format_program(example.program).replace("\n", "\n  ").rstrip())
+    return EXIT_DIVERGED if result.disagreements else EXIT_OK
 
 
 def _faults(spec: str | None):
@@ -321,6 +347,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--hypothesis-profile", default="dev", choices=["dev", "ci"],
                      help="dev: remember failures in .conformance/ and replay them first; ci: fixed examples")
     run.add_argument("--bundles", default=".conformance/bundles", help="where reproducer bundles go")
+    run.add_argument("--keep-going", action="store_true",
+                     help="with --generate: collect every disagreement instead of shrinking the first")
     run.add_argument("--inject-fault", metavar="FAULT",
                      help="plant a bug to see it caught: drop-sa-onstack, corrupt-saved-register=REG")
     for name, text in (("show", "print the lowered assembly of a program"),

@@ -61,6 +61,9 @@ class Exploration:
     seconds: float = 0.0
     failure: Failure | None = None
     per_target_seconds: dict[str, float] = field(default_factory=dict)
+    # with keep_going: every disagreement, and verdict counts per target
+    disagreements: list[tuple[str, Verdict]] = field(default_factory=list)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _without(body: tuple, path: tuple[int, ...]) -> tuple:
@@ -110,11 +113,12 @@ def _ops(program: Program) -> int:
 
 def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch_size: int = 50,
             max_ops: int = 20, profile: str = "dev", seed: int | None = None,
-            oracle_profile=None, watchdog_ms: int = 2000, faults=None,
+            oracle_profile=None, watchdog_ms: int = 2000, faults=None, keep_going: bool = False,
             progress: Callable[[Exploration], None] | None = None) -> Exploration:
     """Check about `count` generated programs on `runners`; shrink the first failure.
 
-    `batch_size` is capped at MAX_GENERATED_BATCH.
+    `batch_size` is capped at MAX_GENERATED_BATCH. With `keep_going`, nothing is shrunk: every
+    disagreement is collected and the run goes on (for measuring agreement rates).
     """
     batch_size = max(1, min(batch_size, MAX_GENERATED_BATCH))
     from generators import programs as program_strategy
@@ -162,6 +166,9 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
             state.per_target_seconds[runner.name] = (state.per_target_seconds.get(runner.name, 0.0)
                                                      + time.monotonic() - t0)
             state.known += sum(1 for v in report.verdicts if v.status == KNOWN)
+            counts = state.counts.setdefault(runner.name, {})
+            for v in report.verdicts:
+                counts[v.status] = counts.get(v.status, 0) + 1
             bad += [(runner.name, v) for v in report.verdicts if v.status not in (AGREES, KNOWN)]
         if not failing:
             state.programs += len(batch)
@@ -169,6 +176,9 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
             if progress:
                 state.seconds = time.monotonic() - start
                 progress(state)
+        if bad and keep_going:
+            state.disagreements += bad
+            return
         if bad:
             target, verdict = bad[0]
             failing.setdefault(target, True)
