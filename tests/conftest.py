@@ -5,6 +5,8 @@ import pytest
 
 from conformance import syntax
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture
 def parse():

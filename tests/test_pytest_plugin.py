@@ -1,0 +1,42 @@
+"""The pytest plugin: items per (target, family), skips with reasons, usage errors."""
+from __future__ import annotations
+
+import pytest
+
+from e2e import runner_or_skip
+
+pytestmark = pytest.mark.e2e
+
+
+def run(pytester, *args):
+    pytester.makepyfile(test_nothing="def test_unit(): pass\n")
+    # installed (pip install -e), the plugin loads by its entry point; from a bare checkout, by -p
+    installed = pytester._request.config.pluginmanager.has_plugin("conformance")
+    load = [] if installed else ["-p", "conformance.pytest_plugin"]
+    return pytester.runpytest_inprocess(*load, "-m", "conformance", *args)
+
+
+def test_one_item_per_target_and_family_and_junit_properties(pytester):
+    runner_or_skip("x86_64-native")
+    result = run(pytester, "--conformance-target", "x86_64-native",
+                 "--conformance-family", "pipes,process", "--conformance-count", "10",
+                 "--junitxml", "out.xml", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*conformance[[]x86_64-native-pipes[]]*PASSED*",
+                                 "*conformance[[]x86_64-native-process[]]*PASSED*"])
+    xml = (pytester.path / "out.xml").read_text()
+    assert '<property name="target" value="x86_64-native" />' in xml
+    assert '<property name="family" value="process" />' in xml
+
+
+def test_an_absent_target_skips_with_the_reason(pytester, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = run(pytester, "--conformance-target", "best:aarch64", "--conformance-count", "5", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*target best:aarch64 not available*qemu-aarch64 is not on PATH*"])
+
+
+def test_an_unknown_family_is_a_usage_error(pytester):
+    result = run(pytester, "--conformance-target", "x86_64-native", "--conformance-family", "signal")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--conformance-family 'signal' is not a family*"])
