@@ -1,0 +1,338 @@
+"""The C backend: one program's micro-ops as a freestanding C file (no libc, raw syscalls).
+
+Each micro-op becomes one C statement (labels and gotos keep the control flow as it is), all
+state lives at the ELF's addresses, and `record()` writes byte-identical records, so the
+reproducer behaves as the assembly ELF does. What the table decides (trap, registers,
+numbers, layouts) is read from it; compiler spellings come from `toolchain`.
+"""
+from __future__ import annotations
+
+from conformance.emit import emitter_for
+from conformance.emit.base import HANDLER_FIELDS, HANDLER_INFO_FIELDS
+from conformance.ir import DATA_RECORD_LIMIT, Program
+from conformance.lower import (
+    Add, Branch, CodeAddr, Comment, Imm, Jump, Label, Memory, Move, Neg, Record, Syscall, Var,
+)
+from conformance.repro.common import (
+    Lowered, PayloadAddr, in_memory, lower_one, memory_names, memory_ref, store_size,
+    syscall_names,
+)
+from conformance.repro.toolchain import MEM_SECTION, c_command, toolchain
+from targets.tables import Abi
+
+_COND = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+# the runtime routines the micro-ops take addresses of, and their C counterparts
+FUNCTIONS = {"rt_handler_plain": "handler_plain", "rt_handler_info": "handler_info",
+             "rt_restorer": "cf_restorer", "rt_nop_handler": "nop_handler"}
+MAX_FIELDS = 40  # what record()'s buffer holds
+
+
+def c_source(program: Program, abi: Abi) -> str:
+    """A standalone C reproducer of `program` for `abi` (build command in its header)."""
+    low = lower_one(program, abi)
+    return "\n".join([_header(program, abi), _state(), _syscalls(abi, low), _runtime(abi),
+                      _payloads(low), _main(low)]) + "\n"
+
+
+def c_literal(v: int) -> str:
+    """A 64-bit value as a C `long` expression."""
+    if v >= 1 << 63:
+        if v >= 1 << 64:
+            raise ValueError(f"{v:#x} does not fit in 64 bits")
+        return f"(long){v:#x}UL"
+    if v == -(1 << 63):
+        return "(-0x7fffffffffffffffL - 1)"
+    if v < 0:
+        return f"(-{c_literal(-v)})"
+    return f"{v}L" if v < 0x10000 else f"{v:#x}L"
+
+
+def value(v) -> str:
+    """A micro-op value as a C expression of type long."""
+    if isinstance(v, PayloadAddr):
+        return f"(long)(payload{v.index} + {v.offset})" if v.offset else f"(long)payload{v.index}"
+    if isinstance(v, Imm):
+        return f"ADDR({memory_ref(v.value)})" if in_memory(v.value) else c_literal(v.value)
+    if isinstance(v, Var):
+        where = memory_ref(v.addr)
+        return {8: f"W64({where})", 4: f"(long)W32({where})", 2: f"(long)W16({where})"}[v.size]
+    if isinstance(v, CodeAddr):
+        return f"(long){FUNCTIONS[v.label]}"
+    if isinstance(v, Neg):
+        return f"(long)(0UL - (unsigned long){value(v.value)})"
+    if isinstance(v, Add):
+        return f"(long)((unsigned long){value(v.value)} + {c_literal(v.constant)})"
+    raise TypeError(f"cannot render {v!r}")
+
+
+def statement(op) -> list[str]:
+    """One micro-op as C lines (labels unindented)."""
+    if isinstance(op, Label):
+        return [f"L_{op.name}:;"]
+    if isinstance(op, Comment):
+        return [f"/* {op.text.replace('*/', '* /')} */"]
+    if isinstance(op, Jump):
+        return [f"goto L_{op.label};"]
+    if isinstance(op, Branch):
+        return [f"if ({value(op.a)} {_COND[op.cond]} {value(op.b)}) goto L_{op.label};"]
+    if isinstance(op, Move):
+        width = store_size(op)
+        target = f"W{8 * width}({memory_ref(op.dst.addr)})"
+        return [f"{target} = {value(op.src) if width == 8 else '(int)' + value(op.src)};"]
+    if isinstance(op, Syscall):
+        args = [value(a) for a in op.args] + ["0"] * (6 - len(op.args))
+        nr = f"NR_{op.name}" if op.name else str(op.nr)
+        lines = [f"W64(RET) = sys6({nr}, {', '.join(args)});"]
+        if op.probe:
+            lines.insert(0, "/* probe: the assembly ELF checks every register here; C cannot "
+                            "control them, so PROBE_GPR/PROBE_SIMD stay 0 (reads 'intact') */")
+        return lines
+    if isinstance(op, Record):
+        if len(op.fields) > MAX_FIELDS:
+            raise ValueError(f"record with {len(op.fields)} fields (at most {MAX_FIELDS})")
+        data = (f"(const unsigned char *){value(op.data[0])}, {value(op.data[1])}"
+                if op.data else "0, 0")
+        if not op.fields:
+            return [f"record('{op.kind}', 0, 0, {data});"]
+        fields = ", ".join(value(f) for f in op.fields)
+        call = f"record('{op.kind}', f, {len(op.fields)}, {data});"
+        return [f"{{ long f[] = {{ {fields} }}; {call} }}"]
+    raise TypeError(f"unknown micro-op {op!r}")
+
+
+def _header(program: Program, abi: Abi) -> str:
+    name = program.name or "program"
+    doc = "".join(f" * {line}\n".replace("*/", "* /") for line in program.doc.splitlines())
+    build = " ".join(c_command(abi, "repro.c", "repro", "gcc"))
+    return f"""/* {name}: reproducer for {abi.name}.
+ * Generated by conformance from the micro-ops the assembly ELF is built from
+ * (conformance/lower.py); do not edit, regenerate.
+{doc} *
+ * Build (this file as repro.c): {build}
+ *   (or, cross-compiling, {toolchain(abi).cross_cc} with the same flags; --section-start
+ *   puts the state where the ELF has it, so addresses in records agree)
+ * Run:   ./repro   -- one `@@cf:` record per observation on stdout (see the README's record
+ *   format). It sends signals: run it where it cannot reach other processes, e.g. under
+ *   `unshare --user --pid --fork --map-root-user --kill-child`.
+ *
+ * Not reproduced: register probes (a probed call is a plain call here, see below), and the
+ * recording handlers' overwriting of every register before they return (C cannot do it).
+ */
+"""
+
+
+def _state() -> str:
+    names = ",\n".join(f"    {n} = {o:#x}" for o, n in memory_names())
+    size = Memory.END - Memory.BASE
+    return f"""/* --- state: every mutable word, zero-filled, at {Memory.BASE:#x} as in the ELF */
+__asm__(".pushsection {MEM_SECTION},\\"aw\\",%nobits\\n.balign 4096\\n.globl cf_mem\\n"
+        "cf_mem:\\n.zero {size:#x}\\n.popsection");
+extern unsigned char cf_mem[];
+enum {{  /* offsets from cf_mem (conformance.lower.Memory) */
+{names}
+}};
+#define ADDR(off) ((long)(cf_mem + (off)))
+#define W64(off) (*(volatile long *)(cf_mem + (off)))
+#define W32(off) (*(volatile int *)(cf_mem + (off)))
+#define W16(off) (*(volatile unsigned short *)(cf_mem + (off)))
+"""
+
+
+def _syscalls(abi: Abi, low: Lowered) -> str:
+    numbers = dict(syscall_names(low.ops))
+    for name in ("write", "sigaltstack", "rt_sigreturn"):
+        numbers[name] = abi.nr(name)
+    enum = ",\n".join(f"    NR_{n} = {nr}" for n, nr in sorted(numbers.items()))
+    regs = {abi.number_reg: "nr"}
+    for reg, param in zip(abi.arg_regs, "abcdef"):
+        regs[reg] = param
+    decls = "\n".join(f'    register long r_{r} __asm__("{r}") = {p};' for r, p in regs.items())
+    if abi.result_reg in regs:
+        out = f'"+r"(r_{abi.result_reg})'
+    else:
+        decls += f'\n    register long r_{abi.result_reg} __asm__("{abi.result_reg}");'
+        out = f'"=r"(r_{abi.result_reg})'
+    ins = ", ".join(f'"r"(r_{r})' for r in regs if r != abi.result_reg)
+    clobbers = ", ".join(f'"{c}"' for c in (*abi.clobbers, "cc", "memory"))
+    enter, leave = toolchain(abi).gnu_c_dialect  # the table spells the trap as keystone does
+    trap = "\\n\\t".join(line for line in (enter, abi.trap, leave) if line)
+    return f"""/* --- syscalls ({abi.name}) --- */
+enum {{
+{enum}
+}};
+
+/* `{abi.trap}`: number in {abi.number_reg}, arguments in {', '.join(abi.arg_regs)},
+ * result in {abi.result_reg} */
+static inline long sys6(long nr, long a, long b, long c, long d, long e, long f)
+{{
+{decls}
+    __asm__ volatile ("{trap}"
+                      : {out}
+                      : {ins}
+                      : {clobbers});
+    return r_{abi.result_reg};
+}}
+"""
+
+
+def _runtime(abi: Abi) -> str:
+    tc = toolchain(abi)
+    em = emitter_for(abi)
+    restorer = em.load_imm(abi.number_reg, abi.nr("rt_sigreturn")) + [abi.trap]
+    enter, leave = tc.gnu_c_dialect
+    # global symbols: a GOT entry for a local one may lose its offset (aarch64 ld)
+    asm = [".pushsection .text", enter, ".globl _start", "_start:",
+           f"    {tc.call} cf_main", ".globl cf_restorer", ".type cf_restorer, %function",
+           "cf_restorer:", *(f"    {line}" for line in restorer),
+           leave, ".popsection"]
+    asm_text = "\n".join(f'    "{line}\\n"' for line in asm if line)
+    si, st = abi.layouts["siginfo"], abi.layouts["stack_t"]
+    mod16 = abi.limits["handler_sp_mod16"]
+    return f"""/* --- runtime: what the assembly runtime's rt_* routines do --- */
+/* GCC may call these even in freestanding code */
+void *memcpy(void *d, const void *s, unsigned long n)
+{{
+    volatile unsigned char *p = d;
+    const unsigned char *q = s;
+    while (n--) *p++ = *q++;
+    return d;
+}}
+
+void *memset(void *d, int c, unsigned long n)
+{{
+    volatile unsigned char *p = d;
+    while (n--) *p++ = (unsigned char)c;
+    return d;
+}}
+
+static char *hex(char *p, unsigned long v)
+{{
+    static const char digits[16] = "0123456789abcdef";
+    int shift = 60;
+    while (shift && !((v >> shift) & 15)) shift -= 4;
+    for (; shift >= 0; shift -= 4) *p++ = digits[(v >> shift) & 15];
+    return p;
+}}
+
+/* rt_record: @@cf:<prog>.<lpid>:<seq>:<kind>:<fields>[;<data>]:<checksum>, one write(2) */
+static void record(int kind, const long *fields, long n, const unsigned char *data, long len)
+{{
+    char buf[1024], *p = buf;
+    unsigned sum = 0;
+    long i;
+    *p++ = '@'; *p++ = '@'; *p++ = 'c'; *p++ = 'f'; *p++ = ':';
+    p = hex(p, W64(CUR_PROG));
+    *p++ = '.';
+    p = hex(p, W64(CUR_LPID));
+    *p++ = ':';
+    /* one atomic step, so that a handler running in between cannot take the same number */
+    p = hex(p, __atomic_fetch_add((long *)(cf_mem + CUR_SEQ), 1, __ATOMIC_SEQ_CST));
+    *p++ = ':'; *p++ = (char)kind; *p++ = ':';
+    for (i = 0; i < n; i++) {{
+        if (i) *p++ = ',';
+        p = hex(p, fields[i]);
+    }}
+    if (len > 0) {{
+        if (len > {DATA_RECORD_LIMIT}) len = {DATA_RECORD_LIMIT};
+        *p++ = ';';
+        for (i = 0; i < len; i++) {{
+            *p++ = "0123456789abcdef"[data[i] >> 4];
+            *p++ = "0123456789abcdef"[data[i] & 15];
+        }}
+    }}
+    *p++ = ':';
+    for (i = 0; i < p - buf; i++) sum += (unsigned char)buf[i];
+    for (i = 12; i >= 0; i -= 4) *p++ = "0123456789abcdef"[(sum >> i) & 15];
+    *p++ = '\\n';
+    sys6(NR_write, 1, (long)buf, p - buf, 0, 0, 0);
+}}
+
+/* rt_handler_plain / rt_handler_info: the recording handler (docs/semantics.md).
+ * `fp` is the entry function's frame address: its entry sp less what the prologue stores
+ * below it first, {mod16} (mod 16) on this ABI, as much as makes its entry alignment; so
+ * (fp + {mod16}) % 16 is the entry sp % 16 that the assembly handler records. */
+static void on_signal(long sig, const unsigned char *info, unsigned long fp)
+{{
+    long f[{HANDLER_INFO_FIELDS}], n = {HANDLER_FIELDS}, i;
+    unsigned char ss[{st.size}];
+    W64(DEPTH) += 1;
+    W64(HCOUNT) += 1;
+    f[0] = sig;
+    f[1] = W64(DEPTH);
+    f[2] = fp >= (unsigned long)ADDR(ALTSTACK)
+           && fp < (unsigned long)ADDR(ALTSTACK) + {Memory.ALTSTACK_SIZE:#x};
+    f[3] = (fp + {mod16}) & 15;
+    if (info) {{
+        f[6] = *(const int *)(info + {si.offset("signo")});
+        f[7] = *(const int *)(info + {si.offset("code")});
+        f[8] = *(const int *)(info + {si.offset("pid")});
+        n = {HANDLER_INFO_FIELDS};
+    }}
+    for (i = 0; i < {st.size}; i++) ((volatile unsigned char *)ss)[i] = 0;
+    sys6(NR_sigaltstack, 0, (long)ss, 0, 0, 0, 0);
+    f[4] = *(volatile int *)(ss + {st.offset("flags")});
+    f[5] = sys6(NR_sigaltstack, (long)ss, 0, 0, 0, 0, 0);
+    record('S', f, n, 0, 0);
+    W64(DEPTH) -= 1;
+}}
+
+static void handler_plain(int sig)
+{{
+    on_signal(sig, 0, (unsigned long)__builtin_frame_address(0));
+}}
+
+static void handler_info(int sig, void *info, void *context)
+{{
+    (void)context;
+    on_signal(sig, info, (unsigned long)__builtin_frame_address(0));
+}}
+
+/* the watchdog's SIGALRM handler: returning is all it does (wait4 then fails with EINTR) */
+static void nop_handler(int sig)
+{{
+    (void)sig;
+}}
+
+/* _start: the kernel leaves sp 16-byte aligned, a C function expects it as after a call.
+ * cf_restorer (sa_restorer): rt_sigreturn with sp at the signal frame, so no C prologue. */
+void cf_main(void) __attribute__((noreturn, used));
+extern void cf_restorer(void);
+__asm__(
+{asm_text});
+"""
+
+
+def _payloads(low: Lowered) -> str:
+    lines = ["/* --- write payloads --- */"]
+    for k, p in enumerate(low.payloads):
+        printable = p.data.isascii() and p.data.decode("ascii").isprintable()
+        note = "  /* " + repr(p.data.decode()).replace("*/", "* /") + " */" if printable else ""
+        name = f"payload{k}" if p.block == p.data else f"payload{k}_block"
+        if not p.data:  # a zero-length write: only the address is passed
+            lines.append(f"static const unsigned char {name}[1];")
+            continue
+        lines.append(f"static const unsigned char {name}[{len(p.block)}] = {{{note}")
+        for i in range(0, len(p.block), 12):
+            lines.append("    " + ", ".join(f"{b:#04x}" for b in p.block[i:i + 12]) + ",")
+        lines.append("};")
+        if p.block != p.data:
+            lines.append(f"static unsigned char payload{k}[{len(p.data)}];  "
+                         f"/* {len(p.data)} bytes repeating payload{k}_block: filled at start */")
+    return "\n".join(lines) + "\n"
+
+
+def _main(low: Lowered) -> str:
+    lines = ["/* --- the driver, then the program: one statement per micro-op --- */",
+             "void cf_main(void)", "{"]
+    for k, p in enumerate(low.payloads):
+        if p.block != p.data:
+            lines.append(f"    for (long i = 0; i < {len(p.data)}; i++) "
+                         f"payload{k}[i] = payload{k}_block[i % {len(p.block)}];")
+    targets = {op.label for op in low.ops if isinstance(op, (Jump, Branch))}
+    for op in low.ops:
+        if isinstance(op, Label) and op.name not in targets:
+            lines.append(f"L_{op.name}: __attribute__((unused));")
+            continue
+        lines += [line if isinstance(op, Label) else "    " + line for line in statement(op)]
+    lines += ["    __builtin_trap();", "}"]
+    return "\n".join(lines)
