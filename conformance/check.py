@@ -17,6 +17,8 @@ from targets.tables import Abi
 
 REFUSED = "refused"
 DEFAULT_BATCH = 100
+DEFAULT_RERUNS = 5
+DETERMINISTIC, TIMING_SENSITIVE, FLAKY = "deterministic", "timing-sensitive", "flaky"
 
 
 @dataclass
@@ -46,11 +48,13 @@ def batch_timeout(count: int, watchdog_ms: int) -> float:
 def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Runner, *,
           batch_size: int = DEFAULT_BATCH, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
           progress: Callable[[int, int, int], None] | None = None,
-          abi: Abi | None = None, faults: Faults = NO_FAULTS) -> TargetReport:
+          abi: Abi | None = None, faults: Faults = NO_FAULTS, reruns: int = 0) -> TargetReport:
     """Run `programs` on `runner` and judge each against `expected` (same order).
 
     `abi` replaces the runner's own table for emitting and normalising, and `faults` plants
-    bugs in the emitted code (both for mutation tests).
+    bugs in the emitted code (both for mutation tests). With `reruns`, every program that does
+    not agree runs again that many times as it is and that many times with a sched_yield
+    before each op, and its verdict says how stable the result is.
     """
     abi = abi or runner.abi
     report = TargetReport(runner.name, runner.version())
@@ -89,8 +93,36 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
         if progress:
             bad = sum(1 for v in verdicts.values() if v.status not in (AGREES, KNOWN))
             progress(done, len(programs), bad)
+    if reruns:
+        for i, verdict in verdicts.items():
+            if verdict.status not in (AGREES, KNOWN, REFUSED):
+                verdicts[i] = _stability(verdict, expected[i], runner, abi, faults, reruns,
+                                         watchdog_ms)
     report.verdicts = [verdicts[i] for i in range(len(programs))]
     return report
+
+
+def _stability(verdict: Verdict, expected: Expected, runner: Runner, abi: Abi, faults: Faults,
+               reruns: int, watchdog_ms: int) -> Verdict:
+    """The verdict with how often it comes back, as is and with perturbed timing."""
+    import dataclasses
+    counts = []
+    for variant in (faults, dataclasses.replace(faults, yield_between_ops=True)):
+        failed = 0
+        for _ in range(reruns):
+            again = check([verdict.program], [expected], runner, abi=abi, faults=variant,
+                          watchdog_ms=watchdog_ms)
+            failed += again.verdicts[0].status not in (AGREES, KNOWN)
+        counts.append(failed)
+    plain, shaken = counts
+    if plain == reruns and shaken == reruns:
+        kind = DETERMINISTIC
+    elif plain in (0, reruns) and shaken in (0, reruns):
+        kind = TIMING_SENSITIVE  # always one way as is, always the other when shaken
+    else:
+        kind = FLAKY
+    note = f"{plain}/{reruns} reruns as is, {shaken}/{reruns} with yields: {kind}"
+    return dataclasses.replace(verdict, detail=f"{verdict.detail} [{note}]", stability=kind)
 
 
 def _ending(result) -> str:

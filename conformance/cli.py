@@ -144,7 +144,7 @@ def cmd_run(args) -> int:
                 print(f"  {name}: {done}/{total} programs, {rate:.1f}/s, {bad} not agreeing so far",
                       file=sys.stderr)
         reports.append(check(programs, expected, runner, batch_size=args.batch_size,
-                             watchdog_ms=args.watchdog_ms, progress=progress))
+                             watchdog_ms=args.watchdog_ms, progress=progress, reruns=args.reruns))
     if args.json:
         print(report.as_json(programs, reports, not_run))
     else:
@@ -338,6 +338,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, default=100,
                      help="programs per batch ELF (generated batches: at most 10)")
     run.add_argument("--watchdog-ms", type=int, default=2000, help="per-program watchdog")
+    run.add_argument("--reruns", type=int, default=5,
+                     help="rerun each program that does not agree N times as is and N times with "
+                          "yields between ops; the report gives its stability (default 5; 0: off)")
     run.add_argument("--generate", type=int, metavar="N",
                      help="check N generated programs instead of a corpus (shrinks the first failure)")
     run.add_argument("--family", default="all",

@@ -227,6 +227,7 @@ class Verdict:
     difference: Difference | None = None
     observed: Outcome | None = None
     problems: tuple[str, ...] = ()
+    stability: str = ""  # after reruns: "k/n plain, k/n perturbed: <class>"
 
 
 def describe(value) -> str:

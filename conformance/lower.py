@@ -194,10 +194,12 @@ RET = Var(Memory.RET)
 
 @dataclass(frozen=True)
 class Faults:
-    """Deliberate bugs, for proving that the checks catch them (mutation tests)."""
+    """Deliberate changes to the emitted code: bugs that prove the checks catch them
+    (mutation tests), and timing perturbation for telling flaky results apart."""
 
     drop_sa_onstack: bool = False       # sigaction never asks for the alternate stack
     corrupt_saved_register: str = ""    # handlers overwrite this register's saved copy
+    yield_between_ops: bool = False     # sched_yield() before every op (shakes the schedule)
 
 
 NO_FAULTS = Faults()
@@ -314,6 +316,8 @@ class _ProgramLowering:
         index = self.op_index[id(op)]
         from conformance.syntax import format_op
         self.emit(Comment(f"op {index}: {format_op(op)[0].strip()}"))
+        if self.faults.yield_between_ops:
+            self.emit(Syscall(self.abi.nr("sched_yield"), (), "sched_yield"))
         self.probing = op.probe
         try:
             getattr(self, "op_" + op.call)(op, index)

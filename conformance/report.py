@@ -57,7 +57,12 @@ def table(programs: Sequence[Program], reports: Sequence[TargetReport],
         for r in reports:
             counts = r.counts()
             parts = [f"{counts[k]} {k}" for k in ORDER if counts.get(k)]
-            lines.append(f"  {r.target}: {len(r.verdicts)} programs: " + ", ".join(parts))
+            kinds: dict[str, int] = {}
+            for v in r.verdicts:
+                if v.stability:
+                    kinds[v.stability] = kinds.get(v.stability, 0) + 1
+            stable = (" (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")") if kinds else ""
+            lines.append(f"  {r.target}: {len(r.verdicts)} programs: " + ", ".join(parts) + stable)
     return "\n".join(lines)
 
 
@@ -71,7 +76,7 @@ def as_json(programs: Sequence[Program], reports: Sequence[TargetReport],
             "seconds": round(r.seconds, 3), "notes": r.notes, "counts": r.counts(),
             "programs": [{
                 "program": v.program.name or f"#{v.index}", "status": v.status,
-                "detail": v.detail,
+                "detail": v.detail, "stability": v.stability or None,
                 "difference": None if v.difference is None else {
                     "process": str(v.difference.lpid), "record": v.difference.position,
                     "op": v.difference.op_text, "expected": describe(v.difference.expected),
