@@ -37,12 +37,13 @@ def write(program: Program, expected: Expected, verdicts: dict[str, Verdict], di
     """
     from conformance.lower import NO_FAULTS
     faults = faults or NO_FAULTS
+    if note:  # the description carries how the program was found
+        program = dataclasses.replace(program, doc="\n".join(x for x in (program.doc, note) if x))
     text = format_program(program)
     digest = hashlib.sha256(text.encode()).hexdigest()[:10]
     path = directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{digest}"
     path.mkdir(parents=True, exist_ok=True)
-    header = "".join(f"# {line}\n" for line in note.splitlines()) if note else ""
-    (path / "program.prog").write_text(header + text if not program.doc else text)
+    (path / "program.prog").write_text(text)
     files: dict[str, dict[str, str]] = {}
     for abi_name in ABIS:
         abi = load(abi_name)
