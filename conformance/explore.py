@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import unittest
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -37,6 +38,10 @@ PROFILES = {
     # ci: the same examples every run, nothing written.
     "ci": dict(database=None, derandomize=True),
 }
+
+
+class Enough(unittest.SkipTest):
+    """Raised once `count` programs are checked; Hypothesis re-raises skips without shrinking."""
 
 
 @dataclass
@@ -147,7 +152,7 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
     if database == "dir":
         database = DirectoryBasedExampleDatabase(str(STATE_DIR / "hypothesis"))
     # sizes are drawn in 1..batch_size, so about batch_size/2 programs per example; twice
-    # that many examples leaves room for discarded ones (the surplus returns at once)
+    # that many examples leaves room for discarded ones (Enough ends the run early)
     config = settings(max_examples=2 * max(1, -(-count * 2 // batch_size)) + 10, deadline=None,
                       database=database, derandomize=options.get("derandomize", False),
                       suppress_health_check=list(HealthCheck), print_blob=False,
@@ -155,7 +160,7 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
 
     def run_batch(batch: list[Program]) -> None:
         if not failing and state.programs >= count:
-            return  # enough programs checked: remaining examples are no-ops
+            raise Enough()  # Hypothesis lets a skip through at once: no more examples
         expected = [expectation(p) for p in batch]
         chosen = [r for r in runners if not failing or r.name in failing]
         bad: list[tuple[str, Verdict]] = []
@@ -194,7 +199,7 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
     flaky = False
     try:
         test()
-    except AssertionError:
+    except (AssertionError, Enough):
         pass
     except Flaky:
         flaky = True
