@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hypothesis_seed, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import Flaky
@@ -156,6 +156,7 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
     config = settings(max_examples=2 * max(1, -(-count * 2 // batch_size)) + 10, deadline=None,
                       database=database, derandomize=options.get("derandomize", False),
                       suppress_health_check=list(HealthCheck), print_blob=False,
+                      verbosity=Verbosity.quiet,
                       phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
 
     def run_batch(batch: list[Program]) -> None:

@@ -160,6 +160,7 @@ class Memory:
     H_PLAIN = BASE + 0xE8      # addresses of the recording handlers, set by the driver
     H_INFO = BASE + 0xF0
     H_RESTORER = BASE + 0xF8
+    SIGNO = BASE + 0x1000 - 8  # the driver's loop counter (last word before OLDACT)
     SLOTS = BASE + 0x100       # one word per bound name
     MAX_SLOTS = 480
     OLDACT = BASE + 0x1000     # struct sigaction (old)
@@ -655,6 +656,16 @@ def lower_driver(count: int, abi: Abi, watchdog_ms: int) -> list[MicroOp]:
         Move(Var(Memory.H_RESTORER), CodeAddr("rt_restorer")),
         Syscall(nr("getpid"), (), "getpid"),
         Record("I", (RET, Var(Memory.H_PLAIN), Var(Memory.H_INFO))),
+        Comment("dispositions and mask as a fresh process has them, whatever launched us:"),
+        Comment("nohup and '&' leave SIGHUP/SIGINT/SIGQUIT ignored, and that survives exec"),
+        Move(Var(Memory.SIGNO), Imm(1)),
+        Label("drv_reset_signal"),
+        Syscall(nr("rt_sigaction"), (Var(Memory.SIGNO), Imm(Memory.ZERO), Imm(0),
+                                     Imm(abi.limits["sigset_bytes"])), "rt_sigaction"),
+        Move(Var(Memory.SIGNO), Add(Var(Memory.SIGNO), 1)),
+        Branch("le", Var(Memory.SIGNO), Imm(64), "drv_reset_signal"),
+        Syscall(nr("rt_sigprocmask"), (Imm(const("SIG_SETMASK")), Imm(Memory.ZERO), Imm(0),
+                                       Imm(abi.limits["sigset_bytes"])), "rt_sigprocmask"),
         Comment("orphans of a program are reparented to the driver, which reaps them"),
         Syscall(nr("prctl"), (Imm(const("PR_SET_CHILD_SUBREAPER")), Imm(1), Imm(0), Imm(0),
                               Imm(0)), "prctl"),

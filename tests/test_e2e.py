@@ -107,3 +107,22 @@ def test_without_a_namespace_only_provably_contained_programs_run(corpus, monkey
     assert 0 < len(refused) < len(programs)
     assert all(v.status in (AGREES, KNOWN) for v in report.verdicts if v.program.name not in refused)
     assert any("no namespace sandbox" in note for note in report.notes)
+
+
+@pytest.mark.parametrize("target", E2E_TARGETS)
+def test_programs_start_with_default_dispositions_whatever_launched_the_suite(parse, target):
+    """nohup and '&' leave SIGHUP/SIGINT/SIGQUIT ignored in what they start; programs must not
+    inherit that (measured: it turned 16% of 10,000 generated programs into divergences)."""
+    import signal
+    runner = runner_or_skip(target)
+    program = parse("sigaction(SIGHUP, SIG_DFL)\nsigaction(SIGINT, SIG_DFL)\n"
+                    "sigaction(SIGQUIT, SIG_DFL)\nsigprocmask(SIG_BLOCK, 0)\n")
+    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        report = check([program], [predict(program)], runner)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    assert report.verdicts[0].status == AGREES, report.verdicts[0].detail
