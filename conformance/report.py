@@ -47,11 +47,13 @@ def table(programs: Sequence[Program], reports: Sequence[TargetReport],
             lines += [header, "-" * len(header)] + rows
         else:
             lines.append(f"all {len(programs)} programs agree with the oracle on every target run")
-        details = [(r.target, v) for r in reports for v in r.verdicts if v.status != AGREES]
+        details = [(r.target, v) for r in reports for v in r.verdicts
+                   if v.status not in (AGREES, KNOWN)]
         if details:
             lines.append("")
             for target, v in details:
                 lines.append(f"{v.program.name or f'#{v.index}'} on {target}: {v.status}: {v.detail}")
+        lines += _known_section(reports)
         lines.append("")
         lines.append("summary:")
         for r in reports:
@@ -64,6 +66,28 @@ def table(programs: Sequence[Program], reports: Sequence[TargetReport],
             stable = (" (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")") if kinds else ""
             lines.append(f"  {r.target}: {len(r.verdicts)} programs: " + ", ".join(parts) + stable)
     return "\n".join(lines)
+
+
+def _known_section(reports: Sequence[TargetReport]) -> list[str]:
+    """Each documented limitation once, with the programs and targets it explained."""
+    import re
+    from conformance.findings import load
+    seen: dict[str, list[str]] = {}
+    for r in reports:
+        for v in r.verdicts:
+            if v.status == KNOWN:
+                for fid in dict.fromkeys(re.findall(r"known \(([^)]+)\)", v.detail)):
+                    seen.setdefault(fid, []).append(f"{v.program.name or f'#{v.index}'} on {r.target}")
+    if not seen:
+        return []
+    by_id = {f.id: f for f in load()}
+    lines = ["", "known target limitations (targets/findings.toml; `conformance findings`):"]
+    for fid, where in seen.items():
+        finding = by_id.get(fid)
+        lines.append(f"  {fid}: {len(where)} verdicts, e.g. {', '.join(where[:3])}")
+        if finding is not None:
+            lines.append(f"    {finding.why} ({finding.reference})")
+    return lines
 
 
 def as_json(programs: Sequence[Program], reports: Sequence[TargetReport],
