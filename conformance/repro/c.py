@@ -14,6 +14,7 @@ from conformance.lower import (
     Add, Branch, CodeAddr, Comment, Imm, Jump, Label, Memory, Move, Neg, Record, Syscall, Var,
 )
 from conformance.repro.common import (
+    FUNCTIONS,
     Lowered, PayloadAddr, in_memory, lower_one, memory_names, memory_ref, store_size,
     syscall_names,
 )
@@ -21,9 +22,6 @@ from conformance.repro.toolchain import MEM_SECTION, c_command, toolchain
 from targets.tables import Abi
 
 _COND = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-# the runtime routines the micro-ops take addresses of, and their C counterparts
-FUNCTIONS = {"rt_handler_plain": "handler_plain", "rt_handler_info": "handler_info",
-             "rt_restorer": "cf_restorer", "rt_nop_handler": "nop_handler"}
 MAX_FIELDS = 40  # what record()'s buffer holds
 
 

@@ -24,6 +24,10 @@ PERIOD_MIN_SIZE = 512  # payloads at least this long are stored as one period, i
 PERIOD_MAX = 256
 
 
+# The runtime routines the micro-ops take addresses of, and their names in the reproducers.
+FUNCTIONS = {"rt_handler_plain": "handler_plain", "rt_handler_info": "handler_info",
+             "rt_restorer": "cf_restorer", "rt_nop_handler": "nop_handler"}
+
 @dataclass(frozen=True)
 class PayloadAddr:
     """The address of byte `offset` of payload number `index` (a `write` buffer)."""

@@ -14,6 +14,7 @@ from conformance.lower import (
 )
 from conformance.repro.c import MAX_FIELDS
 from conformance.repro.common import (
+    FUNCTIONS,
     Lowered, PayloadAddr, in_memory, lower_one, memory_names, memory_ref, store_size,
     syscall_names,
 )
@@ -21,8 +22,6 @@ from conformance.repro.toolchain import MEM_SECTION, rust_command, toolchain
 from targets.tables import Abi
 
 _COND = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-FUNCTIONS = {"rt_handler_plain": "handler_plain", "rt_handler_info": "handler_info",
-             "rt_restorer": "cf_restorer", "rt_nop_handler": "nop_handler"}
 
 
 def rust_source(program: Program, abi: Abi) -> str:
