@@ -236,6 +236,7 @@ def _faults(spec: str | None):
 
 
 def cmd_replay(args) -> int:
+    from conformance.lower import NO_FAULTS
     from conformance import bundle, report
     from conformance.check import check
     from oracle import PROFILES, predict
@@ -247,8 +248,7 @@ def cmd_replay(args) -> int:
     expected = [predict(program, PROFILES[args.profile])]
     if faults is not None:
         print(f"note: re-applying the fault planted when the bundle was made: {faults}")
-    reports = [check([program], expected, r, **({"faults": faults} if faults else {}))
-               for r in runners]
+    reports = [check([program], expected, r, faults=faults or NO_FAULTS) for r in runners]
     print(report.table([program], reports, not_run, show_all=True))
     return EXIT_DIVERGED if report.failed(reports) else EXIT_OK
 

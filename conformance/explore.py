@@ -126,9 +126,11 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
     disagreement is collected and the run goes on (for measuring agreement rates).
     """
     batch_size = max(1, min(batch_size, MAX_GENERATED_BATCH))
+    from conformance.lower import NO_FAULTS
     from generators import programs as program_strategy
     from oracle import LINUX, predict
     oracle_profile = oracle_profile or LINUX
+    faults = faults or NO_FAULTS
     state = Exploration()
     start = time.monotonic()
     failing: dict[str, object] = {}  # once a target fails, shrinking runs only that one
@@ -168,7 +170,7 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
         for runner in chosen:
             t0 = time.monotonic()
             report = check(batch, expected, runner, batch_size=len(batch), watchdog_ms=watchdog_ms,
-                           **({"faults": faults} if faults else {}))
+                           faults=faults)
             state.per_target_seconds[runner.name] = (state.per_target_seconds.get(runner.name, 0.0)
                                                      + time.monotonic() - t0)
             state.known += sum(1 for v in report.verdicts if v.status == KNOWN)
@@ -211,7 +213,7 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
 
         def still_fails(candidate: Program) -> bool:
             report = check([candidate], [expectation(candidate)], target, watchdog_ms=watchdog_ms,
-                           **({"faults": faults} if faults else {}))
+                           faults=faults)
             verdict = report.verdicts[0]
             if verdict.status in (AGREES, KNOWN):
                 return False
