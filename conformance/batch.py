@@ -30,16 +30,19 @@ class Batch:
 
 
 def build(programs, abi: Abi, *, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
-          faults: Faults = NO_FAULTS) -> Batch:
+          faults: Faults = NO_FAULTS, ending: str = "exit") -> Batch:
     """Lower, emit, assemble and link `programs` into one batch ELF for `abi`.
 
-    `faults` plants deliberate bugs (mutation tests only).
+    `faults` plants deliberate bugs (mutation tests only); `ending` is how the driver ends
+    (lower.ENDINGS: "poweroff" for a batch that boots as a VM's /init).
     """
     programs = tuple(programs)
     if not programs:
         raise ValueError("a batch needs at least one program")
     rodata = Rodata(base=IMAGE_BASE + HEADER_SIZE)
-    micro = lower_driver(len(programs), abi, watchdog_ms)
+    names = [p.name for p in programs]
+    die_after = names.index(faults.die_after) if faults.die_after in names else None
+    micro = lower_driver(len(programs), abi, watchdog_ms, ending, faults, die_after, rodata)
     for index, program in enumerate(programs):
         micro += lower_program(program, index, abi, rodata, faults)
     listing = emitter_for(abi, faults).render(micro)

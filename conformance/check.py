@@ -30,6 +30,7 @@ class TargetReport:
     verdicts: list[Verdict] = field(default_factory=list)
     runs: int = 0
     seconds: float = 0.0
+    boot_seconds: float = 0.0   # VMs: the part of `seconds` spent booting
     notes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -60,7 +61,7 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
     report = TargetReport(runner.name, runner.version())
     verdicts: dict[int, Verdict] = {}
     runnable: list[int] = []
-    no_ns = namespace_unavailable()
+    no_ns = None if runner.contained else namespace_unavailable()
     for i, program in enumerate(programs):
         reason = unsafe_without_namespace(program) if no_ns else None
         if reason:
@@ -72,16 +73,28 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
         report.notes.append(f"no namespace sandbox ({no_ns}): programs that could signal "
                             "foreign processes are refused")
     done = len(verdicts)
-    for start in range(0, len(runnable), batch_size):
-        chunk = runnable[start:start + batch_size]
-        batch = build([programs[i] for i in chunk], abi, watchdog_ms=watchdog_ms, faults=faults)
+    size = runner.batch_size or batch_size
+    queue = [runnable[k:k + size] for k in range(0, len(runnable), size)]
+    while queue:
+        chunk = queue.pop(0)
+        batch = build([programs[i] for i in chunk], abi, watchdog_ms=watchdog_ms, faults=faults,
+                      ending=runner.batch_ending)
         result = runner.run(batch.elf, batch_timeout(len(chunk), watchdog_ms))
         report.runs += 1
         report.seconds += result.seconds
+        report.boot_seconds += result.boot_seconds or 0.0
         parsed = trace_mod.parse(result.output)
         report.notes += [f"batch {report.runs}: {p}" for p in parsed.problems]
-        ended = _ending(result)
+        rest = _unstarted(chunk, parsed)
+        ended = _ending(result) or (rest and "the batch ended before it started every program")
+        if rest and len(rest) < len(chunk):
+            # The run died part-way (a panic, a hung VM): what never started gets a fresh run.
+            report.notes.append(f"batch {report.runs}: {ended}; {len(rest)} programs that had "
+                                "not started run again in a new batch")
+            queue.insert(0, rest)
         for k, i in enumerate(chunk):
+            if i in rest and len(rest) < len(chunk):
+                continue
             verdict = judge(programs[i], i, parsed.program(k), expected[i], abi,
                             parsed.driver_pid, parsed.handlers)
             if verdict.status in (CRASHED, TARGET_ERROR) and ended:
@@ -89,7 +102,7 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
                                   f"{verdict.detail}; {ended}", verdict.difference,
                                   verdict.observed, verdict.problems)
             verdicts[i] = explain(verdict, runner.name, expected[i])
-        done += len(chunk)
+            done += 1
         if progress:
             bad = sum(1 for v in verdicts.values() if v.status not in (AGREES, KNOWN))
             progress(done, len(programs), bad)
@@ -125,8 +138,15 @@ def _stability(verdict: Verdict, expected: Expected, runner: Runner, abi: Abi, f
     return dataclasses.replace(verdict, detail=f"{verdict.detail} [{note}]", stability=kind)
 
 
+def _unstarted(chunk: list[int], parsed) -> list[int]:
+    """The programs of a batch whose process 0 was never started."""
+    return [i for k, i in enumerate(chunk) if not parsed.program(k).started]
+
+
 def _ending(result) -> str:
     """How a batch ended, when that explains missing results."""
+    if result.incident:
+        return result.incident
     if result.timed_out:
         return f"the batch was killed by the outer watchdog after {result.seconds:.1f} s"
     if result.returncode not in (0, None):

@@ -201,6 +201,11 @@ class Faults:
     drop_sa_onstack: bool = False       # sigaction never asks for the alternate stack
     corrupt_saved_register: str = ""    # handlers overwrite this register's saved copy
     yield_between_ops: bool = False     # sched_yield() before every op (shakes the schedule)
+    # Run-level faults, to show that a broken run loses no other program's result:
+    die_after: str = ""                 # the batch ends after the program of this name (a VM's
+                                        # init exits: a real kernel panic)
+    never_end: bool = False             # the batch never ends (a VM never powers off)
+    console_garbage: bool = False       # noise and damaged records before every program
 
 
 NO_FAULTS = Faults()
@@ -636,19 +641,38 @@ def lower_program(program: Program, index: int, abi: Abi, rodata: Rodata,
     return _ProgramLowering(program, index, abi, rodata, faults).lower()
 
 
-def lower_driver(count: int, abi: Abi, watchdog_ms: int) -> list[MicroOp]:
+ENDINGS = ("exit", "poweroff")
+
+
+GARBAGE = (b"\x00\xff\xfe garbage \x1b[2J @@cf: @@cf:zz.1:0:R::0000 "
+           b"@@cf:fff.0:0:R:1:ffff\n@@cf:fff.0:1:R:2\n\x7fELF\r\n")
+
+
+def lower_driver(count: int, abi: Abi, watchdog_ms: int, ending: str = "exit",
+                 faults: Faults = NO_FAULTS, die_after: int | None = None,
+                 rodata: Rodata | None = None) -> list[MicroOp]:
     """The batch driver: runs programs 0..count-1 one after another, each under a watchdog.
 
     Each program's process 0 is forked into its own process group; the driver (a child
     subreaper, so orphans come back to it) reaps every process of the program, recording each
     status, until none is left. If the watchdog expires it records a hang and SIGKILLs the group.
+    `ending` "poweroff" is for a batch that boots as a VM's /init: pid 1 forks the driver,
+    reaps until nothing is left and powers the VM off (the kernel panics if init exits). The
+    driver must not be init itself: the kernel treats the process group of a child of the
+    global init as orphaned, and would discard the job-control stops that programs test.
+    `faults` may end the run after program `die_after`, never end it, or print garbage (which
+    needs `rodata`).
     """
+    if ending not in ENDINGS:
+        raise ValueError(f"unknown batch ending {ending!r} (known: {', '.join(ENDINGS)})")
     nr, const = abi.nr, abi.const
     sa = abi.layouts["sigaction"]
     itv = abi.layouts["itimerval"]
     sec, usec = divmod(watchdog_ms * 1000, 1_000_000)
-    out: list[MicroOp] = [
-        Label("_start"),
+    out: list[MicroOp] = [Label("_start")]
+    if ending == "poweroff":
+        out += _init_then_poweroff(abi, die=die_after is not None, hang=faults.never_end)
+    out += [
         Move(Var(Memory.CUR_LPID), Imm(DRIVER_LPID)),
         Comment("handler addresses: sigaction loads them from here, the trace learns them"),
         Move(Var(Memory.H_PLAIN), CodeAddr("rt_handler_plain")),
@@ -684,6 +708,9 @@ def lower_driver(count: int, abi: Abi, watchdog_ms: int) -> list[MicroOp]:
         wait, intr, done = f"drv{i}_wait", f"drv{i}_intr", f"drv{i}_done"
         out += [Comment(f"program {i}"),
                 Move(Var(Memory.CUR_PROG), Imm(i)), Move(Var(Memory.HUNG), Imm(0))]
+        if faults.console_garbage and rodata is not None:
+            out.append(Syscall(nr("write"), (Imm(1), Imm(rodata.add(GARBAGE)), Imm(len(GARBAGE))),
+                               "write"))
         emit_fork(abi, out)
         out += [
             Branch("eq", RET, Imm(0), entry_label(i)),
@@ -713,5 +740,34 @@ def lower_driver(count: int, abi: Abi, watchdog_ms: int) -> list[MicroOp]:
                     "setitimer"),
             Record("N", ()),
         ]
+        if i == die_after:
+            out.append(Syscall(nr("exit_group"), (Imm(0),), "exit_group"))
     out.append(Syscall(nr("exit_group"), (Imm(0),), "exit_group"))
     return out
+
+
+def _init_then_poweroff(abi: Abi, die: bool = False, hang: bool = False) -> list[MicroOp]:
+    """pid 1's part: fork the driver, reap every process until none is left, power off.
+
+    Faults: `die` makes init exit instead (the kernel panics), `hang` makes it wait forever.
+    """
+    nr, const = abi.nr, abi.const
+    out: list[MicroOp] = []
+    emit_fork(abi, out)
+    out += [
+        Branch("eq", RET, Imm(0), "drv_start"),
+        Label("init_reap"),
+        Syscall(nr("wait4"), (Imm(-1), Imm(0), Imm(0), Imm(0)), "wait4"),
+        Branch("ne", RET, Imm(-const("ECHILD")), "init_reap"),
+    ]
+    if hang:
+        out += [Label("init_hang"),
+                Syscall(nr("rt_sigsuspend"), (Imm(Memory.ZERO), Imm(abi.limits["sigset_bytes"])),
+                        "rt_sigsuspend"),
+                Jump("init_hang")]
+    if not die:
+        out.append(Syscall(nr("reboot"), (Imm(const("LINUX_REBOOT_MAGIC1")),
+                                          Imm(const("LINUX_REBOOT_MAGIC2")),
+                                          Imm(const("LINUX_REBOOT_CMD_POWER_OFF")), Imm(0)),
+                           "reboot"))
+    return out + [Syscall(nr("exit_group"), (Imm(0),), "exit_group"), Label("drv_start")]

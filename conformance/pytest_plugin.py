@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-BEST_ORDER = ("native", "qemu-user")  # first available wins for best:ISA
+BEST_ORDER = ("native", "linux-vm", "qemu-user")  # first available wins for best:ISA
 
 
 def pytest_addoption(parser):
@@ -40,10 +40,10 @@ def _split(values: list[str]) -> list[str]:
 
 def resolve(name: str):
     """(runner or None, why not): `best:ISA` picks the first available target of that ISA."""
-    from targets.runners import RUNNERS, get
+    from targets.runners import get, known
     if name.startswith("best:"):
         isa = name.split(":", 1)[1]
-        candidates = [r for kind in BEST_ORDER for r in RUNNERS
+        candidates = [r for kind in BEST_ORDER for r in known()
                       if r.isa == isa and r.name.endswith(kind)]
         if not candidates:
             return None, f"no target of ISA {isa!r}"

@@ -42,6 +42,9 @@ class Runner:
     name: str
     abi_name: str
     enable: str = ""
+    batch_ending: str = "exit"      # how the batch driver ends (lower.ENDINGS)
+    contained: bool = False         # True: the target is its own sandbox (a VM)
+    batch_size: int | None = None   # programs per batch when the target wants its own
 
     @property
     def abi(self) -> Abi:

@@ -39,6 +39,8 @@ class RunResult:
     timed_out: bool
     seconds: float
     sandboxed: bool
+    boot_seconds: float | None = None  # VMs: from start to the first record
+    incident: str = ""                 # what ended the run abnormally (VMs: panic, stall)
 
 
 def namespace_unavailable() -> str | None:
