@@ -78,12 +78,14 @@ def _one_program(path: str):
 
 
 def cmd_targets(args) -> int:
-    from targets.runners import RUNNERS
+    from targets.runners import known
     from targets.runners.sandbox import namespace_unavailable
-    for runner in RUNNERS:
+    for runner in known():
         why = runner.unavailable()
+        config = getattr(runner, "config", None)
+        mark = " [example config, untested here]" if config is not None and not config.tested else ""
         if why:
-            print(f"{runner.name:20} not available: {why}; enable: {runner.enable}")
+            print(f"{runner.name:20} not available: {why}; enable: {runner.enable or '-'}{mark}")
         else:
             print(f"{runner.name:20} available: {runner.version()}")
     ns = namespace_unavailable()
@@ -118,6 +120,7 @@ def _select_targets(spec: str | None):
 def cmd_run(args) -> int:
     from conformance import report
     from conformance.check import check
+    from conformance.lower import NO_FAULTS
     from oracle import PROFILES, predict
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -144,7 +147,8 @@ def cmd_run(args) -> int:
                 print(f"  {name}: {done}/{total} programs, {rate:.1f}/s, {bad} not agreeing so far",
                       file=sys.stderr)
         reports.append(check(programs, expected, runner, batch_size=args.batch_size,
-                             watchdog_ms=args.watchdog_ms, progress=progress, reruns=args.reruns))
+                             watchdog_ms=args.watchdog_ms, progress=progress, reruns=args.reruns,
+                             faults=_faults(args.inject_fault) or NO_FAULTS))
     if args.json:
         print(report.as_json(programs, reports, not_run))
     else:
@@ -231,8 +235,15 @@ def _faults(spec: str | None):
         return Faults(drop_sa_onstack=True)
     if name == "corrupt-saved-register" and value:
         return Faults(corrupt_saved_register=value)
-    raise UsageError(f"--inject-fault {spec!r}: expected drop-sa-onstack or "
-                     "corrupt-saved-register=REG (e.g. x19, rbx)")
+    if name == "die-after" and value:
+        return Faults(die_after=value)
+    if name == "never-end" and not value:
+        return Faults(never_end=True)
+    if name == "console-garbage" and not value:
+        return Faults(console_garbage=True)
+    raise UsageError(f"--inject-fault {spec!r}: expected drop-sa-onstack, "
+                     "corrupt-saved-register=REG (e.g. x19, rbx), die-after=PROGRAM, never-end "
+                     "or console-garbage")
 
 
 def cmd_replay(args) -> int:
@@ -316,6 +327,11 @@ def cmd_predict(args) -> int:
     return EXIT_OK
 
 
+def cmd_setup(args) -> int:
+    from conformance.setup import main_setup
+    return main_setup(vm=args.vm, dry_run=args.dry_run)
+
+
 def cmd_findings(args) -> int:
     from conformance import findings
     for f in findings.load():
@@ -353,7 +369,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--keep-going", action="store_true",
                      help="with --generate: collect every disagreement instead of shrinking the first")
     run.add_argument("--inject-fault", metavar="FAULT",
-                     help="plant a bug to see it caught: drop-sa-onstack, corrupt-saved-register=REG")
+                     help="plant a bug to see it caught: drop-sa-onstack, corrupt-saved-register=REG; "
+                          "or break the run: die-after=PROGRAM (a VM's kernel panics), never-end "
+                          "(a VM never powers off), console-garbage")
+    for command in (sub.choices["targets"], run):
+        command.add_argument("--target-config", action="append", default=[], metavar="TOML",
+                             help="add the VM target a TOML file describes (see docs/targets.md); "
+                                  "repeatable")
     for name, text in (("show", "print the lowered assembly of a program"),
                        ("emit", "write a program as a standalone static ELF")):
         p = sub.add_parser(name, help=text)
@@ -366,7 +388,13 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("elf")
     ex.add_argument("--target", required=True)
     ex.add_argument("--timeout", type=float, default=60.0)
+    ex.add_argument("--target-config", action="append", default=[], metavar="TOML",
+                    help="add the VM target a TOML file describes")
     sub.add_parser("findings", help="list the documented target limitations")
+    st = sub.add_parser("setup", help="install what the targets need (Debian packages, kernels)")
+    st.add_argument("--vm", action="store_true",
+                    help="also qemu-system for both ISAs and the Debian cloud kernels (VM targets)")
+    st.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
     rp = sub.add_parser("replay", help="rerun a reproducer bundle on the targets it failed on")
     rp.add_argument("bundle")
     rp.add_argument("--targets", help="other targets to run it on")
@@ -379,13 +407,24 @@ def parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"targets": cmd_targets, "run": cmd_run, "show": cmd_show, "emit": cmd_emit,
             "exec": cmd_exec, "predict": cmd_predict, "findings": cmd_findings,
-            "replay": cmd_replay}
+            "replay": cmd_replay, "setup": cmd_setup}
+
+
+def _add_target_configs(paths: list[str]) -> None:
+    """Make the targets of user config files known (a bad file is a usage error)."""
+    from targets.runners import ConfigError, add_config
+    for path in paths:
+        try:
+            add_config(path)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = parser().parse_args(argv)
     try:
+        _add_target_configs(getattr(args, "target_config", []))
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """ABI tables: one TOML file per (os, isa) in targets/abi/, loaded into a frozen `Abi`.
 
 A table may `inherits = "other"` to share values; the child's keys win, tables merge per
-section. Every problem in a table is reported at once, as `file: message` lines.
+section, except the sections named in `replace = [...]`, which the child gives whole. Every problem in a table is reported at once, as `file: message` lines.
 """
 from __future__ import annotations
 
@@ -120,11 +120,12 @@ def _raw(name: str, seen: tuple[str, ...] = ()) -> dict:
     except tomllib.TOMLDecodeError as exc:
         raise AbiError(f"{path}: {exc}") from None
     parent = data.pop("inherits", None)
+    replace = data.pop("replace", [])  # sections taken whole instead of merged, e.g. syscalls
     if parent is None:
         return data
     merged = _raw(parent, seen + (name,))
     for key, value in data.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in replace:
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
