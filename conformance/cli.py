@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from conformance.syntax import format as format_program
 import time
 from pathlib import Path
 
@@ -164,6 +163,8 @@ def _run_generated(args, runners, not_run) -> int:
     from oracle import PROFILES, predict
     if args.generate < 1:
         raise UsageError(f"--generate must be at least 1, got {args.generate}")
+    if args.keep_going:
+        return _survey_generated(args, runners, not_run)
     for name, why in not_run.items():
         print(f"{name}: not run ({why})")
 
@@ -177,15 +178,12 @@ def _run_generated(args, runners, not_run) -> int:
                          batch_size=args.batch_size, max_ops=args.max_ops,
                          profile=args.hypothesis_profile, seed=args.seed,
                          oracle_profile=PROFILES[args.profile], watchdog_ms=args.watchdog_ms,
-                         faults=_faults(args.inject_fault), keep_going=args.keep_going,
-                         progress=progress)
+                         faults=_faults(args.inject_fault), progress=progress)
     except InvalidArgument as exc:
         raise UsageError(str(exc)) from None
     targets = ", ".join(r.name for r in runners)
     print(f"{result.programs} generated programs ({args.family}) in {result.batches} batches on "
           f"{targets}: {result.seconds:.1f} s")
-    if args.keep_going:
-        return _keep_going_report(result)
     failure = result.failure
     if failure is None:
         print("every program agreed with the oracle (or diverged only in documented ways: "
@@ -195,8 +193,20 @@ def _run_generated(args, runners, not_run) -> int:
     kind = "FLAKY (did not reproduce while shrinking)" if failure.flaky else "divergence"
     print(f"{kind}, shrunk from {failure.ops_before} to {failure.ops_after} ops in "
           f"{failure.shrink_seconds:.1f} s: {where}")
-    path = bundle.write(failure.program, predict(failure.program, PROFILES[args.profile]),
-                        failure.verdicts, Path(args.bundles),
+    expected = predict(failure.program, PROFILES[args.profile])
+    verdicts = dict(failure.verdicts)
+    if args.reruns and not failure.flaky:
+        from conformance.check import check
+        from conformance.lower import NO_FAULTS
+        for runner in runners:
+            if runner.name in verdicts:
+                again = check([failure.program], [expected], runner, watchdog_ms=args.watchdog_ms,
+                              faults=_faults(args.inject_fault) or NO_FAULTS,
+                              reruns=args.reruns).verdicts[0]
+                verdicts[runner.name] = again
+                print(f"stability on {runner.name}: {again.stability or 'agreed when rerun'}"
+                      f" ({again.detail.rsplit('[', 1)[-1].rstrip(']') if again.stability else ''})")
+    path = bundle.write(failure.program, expected, verdicts, Path(args.bundles),
                         note=f"shrunk from {failure.ops_before} ops; {where}",
                         faults=_faults(args.inject_fault))
     print(f"reproducer bundle: {path}\nrerun it: conformance replay {path}")
@@ -204,25 +214,43 @@ def _run_generated(args, runners, not_run) -> int:
     return EXIT_DIVERGED
 
 
-def _keep_going_report(result) -> int:
-    """Agreement per target and the distinct causes of disagreement (call at the difference)."""
-    from conformance.compare import AGREES
-    from conformance.findings import KNOWN
-    for target, counts in result.counts.items():
-        total = sum(counts.values())
-        ok = counts.get(AGREES, 0)
-        parts = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-        print(f"  {target}: {total} programs: {parts}; agreement {100.0 * ok / max(total, 1):.2f}%"
-              f" ({100.0 * (ok + counts.get(KNOWN, 0)) / max(total, 1):.2f}% with known limitations)")
-    causes: dict[tuple[str, str], list] = {}
-    for target, verdict in result.disagreements:
-        op = verdict.difference.op_text.split("(")[0] if verdict.difference else verdict.status
-        causes.setdefault((target, op), []).append(verdict)
-    for (target, op), verdicts in sorted(causes.items()):
-        example = verdicts[0]
-        print(f"cause: {target} at {op}: {len(verdicts)} programs, e.g. {example.detail}")
-        print("  " + format_program(example.program).replace("\n", "\n  ").rstrip())
-    return EXIT_DIVERGED if result.disagreements else EXIT_OK
+def _survey_generated(args, runners, not_run) -> int:
+    """`run --generate N --keep-going`: a fixed sample in large batches, every cause shrunk."""
+    from hypothesis.errors import InvalidArgument
+    from conformance import report
+    from conformance.lower import NO_FAULTS
+    from conformance.survey import survey
+    from generators import sample
+    from oracle import PROFILES, predict
+    profile = PROFILES[args.profile]
+    quiet = args.json
+    start = time.monotonic()
+    try:
+        programs = sample(args.generate, family=args.family, max_ops=args.max_ops, seed=args.seed)
+    except InvalidArgument as exc:
+        raise UsageError(str(exc)) from None
+    expected = [predict(p, profile) for p in programs]
+    if not quiet:
+        print(f"{len(programs)} programs ({args.family}, at most {args.max_ops} ops, seed "
+              f"{args.seed}) drawn and predicted in {time.monotonic() - start:.1f} s",
+              file=sys.stderr)
+    def progress(name, done, total, bad, seconds):
+        if not quiet:
+            rate = done / max(seconds, 1e-9)
+            print(f"  {name}: {done}/{total} programs, {rate:.1f}/s, {bad} not agreeing so far",
+                  file=sys.stderr)
+    result = survey(programs, expected, runners, batch_size=args.batch_size,
+                    watchdog_ms=args.watchdog_ms, reruns=args.reruns,
+                    faults=_faults(args.inject_fault) or NO_FAULTS,
+                    shrink_causes=not args.no_shrink, predict=lambda p: predict(p, profile),
+                    progress=progress)
+    if args.json:
+        print(report.survey_json(result, not_run))
+    else:
+        for name, why in not_run.items():
+            print(f"{name}: not run ({why})")
+        print(report.survey_text(result))
+    return EXIT_DIVERGED if report.failed(result.reports) else EXIT_OK
 
 
 def _faults(spec: str | None):
@@ -367,7 +395,10 @@ def parser() -> argparse.ArgumentParser:
                      help="dev: remember failures in .conformance/ and replay them first; ci: fixed examples")
     run.add_argument("--bundles", default=".conformance/bundles", help="where reproducer bundles go")
     run.add_argument("--keep-going", action="store_true",
-                     help="with --generate: collect every disagreement instead of shrinking the first")
+                     help="with --generate: draw the programs up front, check them all in large "
+                          "batches, group every disagreement into causes and compare the targets")
+    run.add_argument("--no-shrink", action="store_true",
+                     help="with --keep-going: do not shrink an example of each cause")
     run.add_argument("--inject-fault", metavar="FAULT",
                      help="plant a bug to see it caught: drop-sa-onstack, corrupt-saved-register=REG; "
                           "or break the run: die-after=PROGRAM (a VM's kernel panics), never-end "

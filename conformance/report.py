@@ -108,3 +108,69 @@ def as_json(programs: Sequence[Program], reports: Sequence[TargetReport],
             } for v in r.verdicts],
         } for r in reports],
     }, indent=2)
+
+
+def agreement_lines(reports: Sequence[TargetReport]) -> list[str]:
+    """Per target: verdict counts, agreement rate, and where the time went."""
+    lines = []
+    for r in reports:
+        counts = r.counts()
+        total = max(len(r.verdicts), 1)
+        ok, known = counts.get(AGREES, 0), counts.get(KNOWN, 0)
+        parts = ", ".join(f"{counts[k]} {k}" for k in ORDER if counts.get(k))
+        boot = (f"; booting {r.boot_seconds:.1f} s of it, "
+                f"{1000 * (r.seconds - r.boot_seconds) / total:.0f} ms per program after boot"
+                if r.boot_seconds else "")
+        lines.append(f"  {r.target}: {len(r.verdicts)} programs: {parts}; agreement "
+                     f"{100.0 * ok / total:.2f}% ({100.0 * (ok + known) / total:.2f}% with known "
+                     f"limitations); {r.runs} runs, {r.seconds:.1f} s{boot}")
+    return lines
+
+
+def survey_text(result, *, limit: int = 40) -> str:
+    """A survey in words: agreement, causes with their shrunk examples, cross-target splits."""
+    from conformance.survey import ops
+    from conformance.syntax import format as format_program
+    lines = ["agreement with the oracle:"] + agreement_lines(result.reports)
+    if result.causes:
+        lines += ["", f"{len(result.causes)} distinct causes of disagreement "
+                      "(target, verdict, call where the outcome first parts):"]
+    for n, cause in enumerate(result.causes, 1):
+        example = cause.shrunk or cause.example.program
+        verdict = cause.shrunk_verdict or cause.example
+        shrunk = (f"; shrunk from {ops(cause.example.program)} to {ops(example)} ops in "
+                  f"{cause.shrink_seconds:.1f} s" if cause.shrunk is not None else "")
+        lines.append(f"[{n}] {cause.target}: {cause.status} at {cause.call}: "
+                     f"{len(cause.verdicts)} programs (e.g. {cause.example.program.name}){shrunk}")
+        lines.append(f"    {verdict.detail}")
+        lines += ["    | " + line for line in format_program(example).rstrip().splitlines()]
+    if result.splits:
+        kinds: dict[str, int] = {}
+        for split in result.splits:
+            kinds[split.verdict] = kinds.get(split.verdict, 0) + 1
+        lines += ["", f"{len(result.splits)} programs where the targets did not all agree with "
+                      "the oracle and each other:"]
+        lines += [f"  {n:5d}  {kind}" for kind, n in sorted(kinds.items(), key=lambda x: -x[1])]
+        for split in result.splits[:limit]:
+            seen = " | ".join(f"{','.join(t)}: {SYMBOL.get(s, s)}" for t, s in split.groups)
+            lines.append(f"  {split.program.name}: {seen} -> {split.verdict}")
+        if len(result.splits) > limit:
+            lines.append(f"  ... {len(result.splits) - limit} more (--json lists all)")
+    return "\n".join(lines)
+
+
+def survey_json(result, not_run: dict[str, str]) -> str:
+    """A survey as JSON: the per-program report plus causes and splits."""
+    from conformance.syntax import format as format_program
+    data = json.loads(as_json(result.programs, result.reports, not_run))
+    data["causes"] = [{
+        "target": c.target, "status": c.status, "call": c.call, "programs": len(c.verdicts),
+        "examples": [v.program.name for v in c.verdicts[:20]],
+        "shrunk": format_program(c.shrunk) if c.shrunk is not None else None,
+        "detail": (c.shrunk_verdict or c.example).detail,
+        "shrink_seconds": round(c.shrink_seconds, 2)} for c in result.causes]
+    data["splits"] = [{"program": s.program.name, "verdict": s.verdict,
+                       "groups": [{"targets": list(t), "status": st} for t, st in s.groups]}
+                      for s in result.splits]
+    data["seconds"] = round(result.seconds, 2)
+    return json.dumps(data, indent=2)

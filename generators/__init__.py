@@ -8,5 +8,6 @@ The work happens in `generators._internal`: a model of each process steers step 
 are deterministic by construction; the oracle guards the result.
 """
 from generators._internal.core import DEFAULT_WEIGHTS, FAMILIES, programs
+from generators.sample import sample
 
-__all__ = ["DEFAULT_WEIGHTS", "FAMILIES", "programs"]
+__all__ = ["DEFAULT_WEIGHTS", "FAMILIES", "programs", "sample"]
