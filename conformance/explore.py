@@ -66,8 +66,6 @@ class Exploration:
     seconds: float = 0.0
     failure: Failure | None = None
     per_target_seconds: dict[str, float] = field(default_factory=dict)
-    # with keep_going: every disagreement, and verdict counts per target
-    disagreements: list[tuple[str, Verdict]] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -87,16 +85,68 @@ def _paths(body: tuple, prefix: tuple[int, ...] = ()):
             yield from _paths(op.body, prefix + (i,))
 
 
+def _at(body: tuple, path: tuple[int, ...]):
+    op = body[path[0]]
+    return op if len(path) == 1 else _at(op.body, path[1:])
+
+
+def _names_used(value) -> set[str]:
+    """The bound names an operand (or a tuple of them) refers to."""
+    from conformance.ir import Group, PollFd, Ref
+    if isinstance(value, (Ref, Group)):
+        return {value.name}
+    if isinstance(value, PollFd):
+        return _names_used(value.fd)
+    if isinstance(value, tuple):
+        return set().union(*map(_names_used, value)) if value else set()
+    return set()
+
+
+def _with_dependents(body: tuple, path: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """`path` and every later op that uses a name it (or its fork body) binds, transitively."""
+    paths = list(_paths(body))
+    doomed = {path}
+    bound: set[str] = set()
+    for p in paths:
+        inside = any(p[:len(d)] == d for d in doomed)
+        op = _at(body, p)
+        if inside or _names_used(op.args) & bound:
+            if not inside:
+                doomed.add(p)
+            bound |= set(op.binds)
+    return sorted(doomed)
+
+
+def _without_all(body: tuple, doomed: list[tuple[int, ...]]) -> tuple:
+    """The body without the ops at `doomed` (outermost first; inner paths of a doomed op go
+    with it)."""
+    outer = [p for p in doomed if not any(q != p and p[:len(q)] == q for q in doomed)]
+    for p in sorted(outer, reverse=True):  # later siblings first keeps earlier indexes valid
+        body = _without(body, p)
+    return body
+
+
 def minimise(program: Program, still_fails: Callable[[Program], bool]) -> Program:
-    """Greedily delete single ops (a fork with its body, or an op inside one) while the program
-    stays valid (it parses back), keeps a single allowed outcome, and still fails."""
+    """Greedily delete ops while the program stays valid (it parses back), keeps a single
+    allowed outcome, and still fails. Each round first tries an op together with every op
+    that uses what it binds (a pipe with its reads and writes), then single ops."""
     from conformance.syntax import ProgramSyntaxError, parse
     from oracle import predict
+    tried: set[str] = set()
+
+    def candidates(body: tuple):
+        paths = list(_paths(body))
+        for path in paths:
+            group = _with_dependents(body, path)
+            if len(group) > 1:
+                yield _without_all(body, group)
+        for path in paths:
+            yield _without(body, path)
+
     changed = True
     while changed:
         changed = False
-        for path in list(_paths(program.body)):
-            candidate_body = _without(program.body, path)
+        for candidate_body in candidates(program.body):
             if not candidate_body:
                 continue
             candidate = dataclasses.replace(program, body=candidate_body)
@@ -104,6 +154,10 @@ def minimise(program: Program, still_fails: Callable[[Program], bool]) -> Progra
                 candidate = dataclasses.replace(parse(format_program(candidate)), name=program.name)
             except ProgramSyntaxError:
                 continue  # deleting it unbinds a name a later op uses
+            text = format_program(candidate)
+            if text in tried:
+                continue
+            tried.add(text)
             if len(predict(candidate).outcomes) != 1 or not still_fails(candidate):
                 continue
             program, changed = candidate, True
@@ -118,12 +172,12 @@ def _ops(program: Program) -> int:
 
 def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch_size: int = 50,
             max_ops: int = 20, profile: str = "dev", seed: int | None = None,
-            oracle_profile=None, watchdog_ms: int = 2000, faults=None, keep_going: bool = False,
+            oracle_profile=None, watchdog_ms: int = 2000, faults=None,
             progress: Callable[[Exploration], None] | None = None) -> Exploration:
     """Check about `count` generated programs on `runners`; shrink the first failure.
 
-    `batch_size` is capped at MAX_GENERATED_BATCH. With `keep_going`, nothing is shrunk: every
-    disagreement is collected and the run goes on (for measuring agreement rates).
+    `batch_size` is capped at MAX_GENERATED_BATCH. (To measure agreement over many programs
+    without shrinking as they come, see conformance.survey.)
     """
     batch_size = max(1, min(batch_size, MAX_GENERATED_BATCH))
     from conformance.lower import NO_FAULTS
@@ -184,9 +238,6 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
             if progress:
                 state.seconds = time.monotonic() - start
                 progress(state)
-        if bad and keep_going:
-            state.disagreements += bad
-            return
         if bad:
             target, verdict = bad[0]
             failing.setdefault(target, True)
