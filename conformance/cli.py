@@ -192,7 +192,8 @@ def _run_generated(args, runners, not_run) -> int:
     where = ", ".join(f"{t}: {v.status}: {v.detail}" for t, v in failure.verdicts.items())
     kind = "FLAKY (did not reproduce while shrinking)" if failure.flaky else "divergence"
     print(f"{kind}, shrunk from {failure.ops_before} to {failure.ops_after} ops in "
-          f"{failure.shrink_seconds:.1f} s: {where}")
+          f"{failure.shrink_seconds:.1f} s (Hypothesis {failure.hypothesis_seconds:.1f} s, "
+          f"{failure.hypothesis_runs} runs; deletion pass {failure.deletion_runs} runs): {where}")
     expected = predict(failure.program, PROFILES[args.profile])
     verdicts = dict(failure.verdicts)
     if args.reruns and not failure.flaky:

@@ -32,6 +32,7 @@ STATE_DIR = Path(".conformance")
 # generated programs overrun it and are silently discarded (measured: 10 -> 97% of examples
 # run, 20 -> 10%, 30 -> none), so generated batches stay at this size.
 MAX_GENERATED_BATCH = 10
+SHRINK_BUDGET_S = 24.0  # Hypothesis's part of shrinking; the deletion pass has no budget
 PROFILES = {
     # dev: remember failures in .conformance/ and replay them first next time.
     "dev": dict(database="dir"),
@@ -54,6 +55,10 @@ class Failure:
     ops_after: int
     shrink_seconds: float
     flaky: bool = False
+    # where shrinking went: Hypothesis's shrinker on the batch, then the deletion pass
+    hypothesis_seconds: float = 0.0
+    hypothesis_runs: int = 0
+    deletion_runs: int = 0
 
 
 @dataclass
@@ -133,8 +138,19 @@ def minimise(program: Program, still_fails: Callable[[Program], bool]) -> Progra
     from conformance.syntax import ProgramSyntaxError, parse
     from oracle import predict
     tried: set[str] = set()
+    hangs = any(o.hung for o in predict(program).outcomes)
 
     def candidates(body: tuple):
+        # halves, quarters, ... of the top level first (each with its dependents): most ops of
+        # a random program have nothing to do with its failure
+        size = len(body) // 2
+        while size >= 2:
+            for start in range(0, len(body), size):
+                group = set()
+                for i in range(start, min(start + size, len(body))):
+                    group.update(_with_dependents(body, (i,)))
+                yield _without_all(body, sorted(group))
+            size //= 2
         paths = list(_paths(body))
         for path in paths:
             group = _with_dependents(body, path)
@@ -158,11 +174,20 @@ def minimise(program: Program, still_fails: Callable[[Program], bool]) -> Progra
             if text in tried:
                 continue
             tried.add(text)
-            if len(predict(candidate).outcomes) != 1 or not still_fails(candidate):
+            outcomes = predict(candidate).outcomes
+            if len(outcomes) != 1 or (outcomes[0].hung and not hangs):
+                continue  # a new hang costs a whole watchdog period and shows nothing new
+            if not still_fails(candidate):
                 continue
             program, changed = candidate, True
             break
     return program
+
+
+def _fail(message: str) -> None:
+    """Fail the example. One raise site: Hypothesis tells failures apart by where they are
+    raised, and a spent shrink budget must look like the failure being shrunk."""
+    raise AssertionError(message)
 
 
 def _ops(program: Program) -> int:
@@ -173,11 +198,18 @@ def _ops(program: Program) -> int:
 def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch_size: int = 50,
             max_ops: int = 20, profile: str = "dev", seed: int | None = None,
             oracle_profile=None, watchdog_ms: int = 2000, faults=None,
+            hypothesis_shrink_seconds: float = SHRINK_BUDGET_S,
             progress: Callable[[Exploration], None] | None = None) -> Exploration:
     """Check about `count` generated programs on `runners`; shrink the first failure.
 
     `batch_size` is capped at MAX_GENERATED_BATCH. (To measure agreement over many programs
     without shrinking as they come, see conformance.survey.)
+
+    Shrinking: Hypothesis's shrinker works on the failing batch for at most
+    `hypothesis_shrink_seconds` (each step is a real run). After that every candidate it
+    proposes is declared failing without a run, so that it stops at once; only programs that
+    really failed are kept, and the deletion pass (`minimise`, real runs) goes on from the last
+    of them.
     """
     batch_size = max(1, min(batch_size, MAX_GENERATED_BATCH))
     from conformance.lower import NO_FAULTS
@@ -190,6 +222,7 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
     failing: dict[str, object] = {}  # once a target fails, shrinking runs only that one
     first_failure: dict[str, object] = {}
     predictions: dict[str, object] = {}
+    agreed: set[tuple[str, str]] = set()  # (target, program text) seen to agree
 
     def expectation(p: Program):
         key = format_program(p)
@@ -218,13 +251,25 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
     def run_batch(batch: list[Program]) -> None:
         if not failing and state.programs >= count:
             raise Enough()  # Hypothesis lets a skip through at once: no more examples
-        expected = [expectation(p) for p in batch]
+        if failing and time.monotonic() - first_failure["at"] > hypothesis_shrink_seconds:
+            return _fail("shrink budget spent")  # not run; nothing of it is kept
+        if failing:
+            first_failure["runs"] = first_failure.get("runs", 0) + 1
         chosen = [r for r in runners if not failing or r.name in failing]
         bad: list[tuple[str, Verdict]] = []
         for runner in chosen:
+            # While shrinking, a program that already agreed on this target is not run again:
+            # most candidates change one program of the batch.
+            todo = [p for p in batch if not failing
+                    or (runner.name, format_program(p)) not in agreed]
+            if not todo:
+                continue
+            expected = [expectation(p) for p in todo]
             t0 = time.monotonic()
-            report = check(batch, expected, runner, batch_size=len(batch), watchdog_ms=watchdog_ms,
+            report = check(todo, expected, runner, batch_size=len(todo), watchdog_ms=watchdog_ms,
                            faults=faults)
+            agreed.update((runner.name, format_program(v.program)) for v in report.verdicts
+                          if v.status in (AGREES, KNOWN))
             state.per_target_seconds[runner.name] = (state.per_target_seconds.get(runner.name, 0.0)
                                                      + time.monotonic() - t0)
             state.known += sum(1 for v in report.verdicts if v.status == KNOWN)
@@ -244,7 +289,7 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
             first_failure.setdefault("ops", _ops(verdict.program))
             first_failure.setdefault("at", time.monotonic())
             first_failure["last"] = (verdict.program, {t: v for t, v in bad if v.program == verdict.program})
-            raise AssertionError(f"{target}: {verdict.program.name or 'program'}: {verdict.detail}")
+            _fail(f"{target}: {verdict.program.name or 'program'}: {verdict.detail}")
 
     test = given(batches())(run_batch)
     test = config(test)
@@ -253,7 +298,7 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
     flaky = False
     try:
         test()
-    except (AssertionError, Enough):
+    except (AssertionError, Enough, ExceptionGroup):
         pass
     except Flaky:
         flaky = True
@@ -261,8 +306,12 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
     if "last" in first_failure:
         program, verdicts = first_failure["last"]
         target = next(r for r in runners if r.name in verdicts)
+        hypothesis_seconds = time.monotonic() - first_failure["at"]
+        deletion_runs = 0
 
         def still_fails(candidate: Program) -> bool:
+            nonlocal deletion_runs
+            deletion_runs += 1
             report = check([candidate], [expectation(candidate)], target, watchdog_ms=watchdog_ms,
                            faults=faults)
             verdict = report.verdicts[0]
@@ -277,5 +326,6 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
             if smaller is not program:
                 program, verdicts = smaller, {target.name: verdicts_seen[target.name]}
         state.failure = Failure(program, verdicts, first_failure["ops"], _ops(program),
-                                time.monotonic() - first_failure["at"], flaky)
+                                time.monotonic() - first_failure["at"], flaky,
+                                hypothesis_seconds, first_failure.get("runs", 0), deletion_runs)
     return state

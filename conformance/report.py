@@ -129,12 +129,13 @@ def agreement_lines(reports: Sequence[TargetReport]) -> list[str]:
 
 def survey_text(result, *, limit: int = 40) -> str:
     """A survey in words: agreement, causes with their shrunk examples, cross-target splits."""
-    from conformance.survey import ops
+    from conformance.survey import cross_isa, ops
     from conformance.syntax import format as format_program
     lines = ["agreement with the oracle:"] + agreement_lines(result.reports)
+    lines += _known_section(result.reports)
     if result.causes:
-        lines += ["", f"{len(result.causes)} distinct causes of disagreement "
-                      "(target, verdict, call where the outcome first parts):"]
+        lines += ["", f"{len(result.causes)} distinct causes of disagreement (target, verdict, "
+                      "call where the outcome first parts, or the documented finding):"]
     for n, cause in enumerate(result.causes, 1):
         example = cause.shrunk or cause.example.program
         verdict = cause.shrunk_verdict or cause.example
@@ -144,23 +145,26 @@ def survey_text(result, *, limit: int = 40) -> str:
                      f"{len(cause.verdicts)} programs (e.g. {cause.example.program.name}){shrunk}")
         lines.append(f"    {verdict.detail}")
         lines += ["    | " + line for line in format_program(example).rstrip().splitlines()]
+    for a, b, differ in cross_isa(result.programs, result.reports):
+        lines += ["", f"across ISAs: {a} and {b} saw {len(differ)} of {len(result.programs)} "
+                      "programs differently" + (": " + ", ".join(p.name for p in differ[:limit])
+                                                if differ else "")]
     if result.splits:
-        kinds: dict[str, int] = {}
+        patterns: dict[tuple[str, str], list[str]] = {}
         for split in result.splits:
-            kinds[split.verdict] = kinds.get(split.verdict, 0) + 1
+            seen = " | ".join(f"{','.join(t)}: {SYMBOL.get(s, s)}" for t, s in split.groups)
+            patterns.setdefault((split.verdict, seen), []).append(split.program.name)
         lines += ["", f"{len(result.splits)} programs where the targets did not all agree with "
                       "the oracle and each other:"]
-        lines += [f"  {n:5d}  {kind}" for kind, n in sorted(kinds.items(), key=lambda x: -x[1])]
-        for split in result.splits[:limit]:
-            seen = " | ".join(f"{','.join(t)}: {SYMBOL.get(s, s)}" for t, s in split.groups)
-            lines.append(f"  {split.program.name}: {seen} -> {split.verdict}")
-        if len(result.splits) > limit:
-            lines.append(f"  ... {len(result.splits) - limit} more (--json lists all)")
+        for (kind, seen), names in sorted(patterns.items(), key=lambda x: -len(x[1])):
+            lines.append(f"  {len(names):5d}  {kind}: {seen}")
+            lines.append(f"         e.g. {', '.join(names[:5])}")
     return "\n".join(lines)
 
 
 def survey_json(result, not_run: dict[str, str]) -> str:
     """A survey as JSON: the per-program report plus causes and splits."""
+    from conformance.survey import cross_isa
     from conformance.syntax import format as format_program
     data = json.loads(as_json(result.programs, result.reports, not_run))
     data["causes"] = [{
@@ -169,6 +173,8 @@ def survey_json(result, not_run: dict[str, str]) -> str:
         "shrunk": format_program(c.shrunk) if c.shrunk is not None else None,
         "detail": (c.shrunk_verdict or c.example).detail,
         "shrink_seconds": round(c.shrink_seconds, 2)} for c in result.causes]
+    data["cross_isa"] = [{"targets": [a, b], "programs": [p.name for p in differ]}
+                         for a, b, differ in cross_isa(result.programs, result.reports)]
     data["splits"] = [{"program": s.program.name, "verdict": s.verdict,
                        "groups": [{"targets": list(t), "status": st} for t, st in s.groups]}
                       for s in result.splits]

@@ -11,6 +11,7 @@ target in large batches, then:
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -69,17 +70,48 @@ def ops(program: Program) -> int:
     return sum(1 for _ in walk(program))
 
 
+def _where(v: Verdict) -> str:
+    """What a disagreement is grouped by: the documented finding, or the call where it parts."""
+    if v.status == KNOWN:
+        found = re.search(r"known \(([^)]+)\)", v.detail)
+        return found.group(1) if found else "-"
+    return v.difference.op_text.split("(")[0] if v.difference and v.difference.op_text else "-"
+
+
 def causes(reports: Sequence[TargetReport]) -> list[Cause]:
-    """The disagreements of every report grouped by (target, status, call at the difference)."""
+    """Every disagreement grouped by (target, status, call at the difference); documented ones
+    (known limitations) by their finding instead of the call."""
     out: dict[tuple[str, str, str], Cause] = {}
     for report in reports:
         for v in report.verdicts:
-            if v.status in (AGREES, KNOWN):
+            if v.status == AGREES:
                 continue
-            call = v.difference.op_text.split("(")[0] if v.difference and v.difference.op_text else "-"
-            key = (report.target, v.status, call)
+            key = (report.target, v.status, _where(v))
             out.setdefault(key, Cause(*key)).verdicts.append(v)
-    return sorted(out.values(), key=lambda c: (c.target, -len(c.verdicts), c.call))
+    return sorted(out.values(), key=lambda c: (c.status == KNOWN, c.target, -len(c.verdicts)))
+
+
+def cross_isa(programs: Sequence[Program], reports: Sequence[TargetReport]
+              ) -> list[tuple[str, str, list[Program]]]:
+    """For each pair of real-kernel targets of different ISAs: the programs they saw differently."""
+    real = [r for r in reports if _is_real(r.target)]
+    out = []
+    for k, a in enumerate(real):
+        for b in real[k + 1:]:
+            if _isa(a.target) != _isa(b.target):
+                differ = [p for p, va, vb in zip(programs, a.verdicts, b.verdicts)
+                          if _seen(va) != _seen(vb)]
+                out.append((a.target, b.target, differ))
+    return out
+
+
+def _seen(v: Verdict) -> tuple:
+    """What a target saw, comparable across targets: agreeing targets saw the one allowed
+    outcome (measured times may differ within its bounds); the others are told apart by
+    where and how they part from it."""
+    if v.status == AGREES:
+        return (AGREES,)
+    return (v.status, v.difference.describe() if v.difference else v.detail)
 
 
 def _is_real(target: str) -> bool:
@@ -121,10 +153,7 @@ def splits(programs: Sequence[Program], reports: Sequence[TargetReport]) -> list
         status: dict[object, str] = {}
         for report in reports:
             v = report.verdicts[i]
-            # Agreeing targets saw the one allowed outcome (measured times may differ within
-            # its bounds); the others are told apart by where and how they part from it.
-            key = (v.status,) if v.status == AGREES else (
-                v.status, v.difference.describe() if v.difference else v.detail)
+            key = _seen(v)
             seen.setdefault(key, []).append(report.target)
             status[key] = v.status
         groups = [(tuple(t), status[k]) for k, t in seen.items()]
@@ -135,7 +164,8 @@ def splits(programs: Sequence[Program], reports: Sequence[TargetReport]) -> list
 
 def shrink(cause: Cause, runner: Runner, predict: Callable[[Program], Expected], *,
            watchdog_ms: int, faults: Faults = NO_FAULTS) -> None:
-    """Shrink the cause's example on its target, keeping the same status at the same call."""
+    """Shrink the cause's example on its target, keeping the same status at the same call
+    (or the same documented finding)."""
     from conformance.explore import minimise
     start = time.monotonic()
     last: dict[str, Verdict] = {}
@@ -143,8 +173,7 @@ def shrink(cause: Cause, runner: Runner, predict: Callable[[Program], Expected],
     def still_fails(candidate: Program) -> bool:
         v = check([candidate], [predict(candidate)], runner, watchdog_ms=watchdog_ms,
                   faults=faults).verdicts[0]
-        call = v.difference.op_text.split("(")[0] if v.difference and v.difference.op_text else "-"
-        if v.status != cause.status or call != cause.call:
+        if v.status != cause.status or _where(v) != cause.call:
             return False
         last["v"] = v
         return True

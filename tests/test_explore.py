@@ -46,7 +46,9 @@ def test_minimise_reaches_the_op_that_matters(parse):
     assert len(calls) < 20  # dependency groups go in one step, not op by op
 
 
-def test_minimise_keeps_what_the_failure_needs(parse):
+def test_minimise_keeps_what_the_failure_needs_and_makes_no_new_hang(parse):
     program = parse(PROGRAM)
     smallest = minimise(program, lambda p: "read(r1, 1)" in format_program(p))
-    assert [op.call for op in smallest.body] == ["pipe", "read"]
+    # without the child's write, read(r1, 1) would block forever: not a smaller repro
+    assert [op.call for op in smallest.body] == ["pipe", "fork", "read"]
+    assert [op.call for op in smallest.body[1].body] == ["write"]
