@@ -7,7 +7,8 @@ import pytest
 
 from targets.runners import get
 
-E2E_TARGETS = ("x86_64-native", "x86_64-qemu-user", "aarch64-qemu-user")
+E2E_TARGETS = ("x86_64-native", "x86_64-qemu-user", "aarch64-qemu-user", "x86_64-linux-vm",
+               "aarch64-linux-vm")
 
 
 def required_targets() -> set[str]:
