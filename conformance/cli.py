@@ -84,9 +84,9 @@ def cmd_targets(args) -> int:
         config = getattr(runner, "config", None)
         mark = " [example config, untested here]" if config is not None and not config.tested else ""
         if why:
-            print(f"{runner.name:20} not available: {why}; enable: {runner.enable or '-'}{mark}")
+            print(f"{runner.name:27} not available: {why}; enable: {runner.enable or '-'}{mark}")
         else:
-            print(f"{runner.name:20} available: {runner.version()}")
+            print(f"{runner.name:27} available: {runner.version()}")
     ns = namespace_unavailable()
     print("sandbox: " + ("user+pid namespace" if ns is None else
                          f"NONE ({ns}); programs that could signal foreign processes are refused"))
@@ -111,6 +111,14 @@ def _select_targets(spec: str | None):
             raise Unavailable(f"target {name} is not available: {why} (enable: {runner.enable})")
         else:
             not_run[name] = f"{why}; enable: {runner.enable}"
+    if spec is None:
+        # An ISA no default target can run here is still checked, on the reference machine.
+        for isa in ("x86_64", "aarch64"):
+            ref = get(f"{isa}-ref")
+            if not any(r.isa == isa for r in runners) and ref.unavailable() is None:
+                runners.append(ref)
+                print(f"{isa}: no other target available here; running {ref.name} (the "
+                      "reference machine: unicorn + the oracle's kernel model)", file=sys.stderr)
     if not runners:
         raise Unavailable("no target is available here; see `conformance targets`")
     return runners, not_run

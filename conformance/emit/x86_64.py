@@ -84,7 +84,7 @@ class X86_64Emitter(Emitter):
         return ["jmp _start"]
 
     def runtime(self) -> str:
-        m, write = Memory, self.abi.nr("write")
+        m, write, trap = Memory, self.abi.nr("write"), self.abi.trap
         return f"""
 # rt_record(rdi=kind, rsi=fields, rdx=nfields, rcx=data, r8=datalen): one record, one write(2)
 rt_record:
@@ -184,7 +184,7 @@ rt_record_ck:
     mov rdx, rbx
     sub rdx, rsp
     mov eax, {write}
-    syscall
+    {trap}
     add rsp, 520
     pop r15
     pop r14
@@ -267,7 +267,7 @@ rt_nop_handler:
 # sa_restorer: the handler returns here with rsp at the signal frame
 rt_restorer:
     mov eax, {self.abi.nr("rt_sigreturn")}
-    syscall
+    {trap}
     hlt
 
 rt_hexdigits:
@@ -277,7 +277,7 @@ rt_hexdigits:
 
     def handlers(self) -> str:
         """The recording handlers: record what docs/semantics.md says, clobber, return."""
-        m, abi = Memory, self.abi
+        m, abi, trap = Memory, self.abi, self.abi.trap
         si = abi.layouts["siginfo"]
         st = abi.layouts["stack_t"]
         alt = abi.nr("sigaltstack")
@@ -339,13 +339,13 @@ rt_handler_no_info:
     xor edi, edi
     lea rsi, [rsp + 80]
     mov eax, {alt}
-    syscall
+    {trap}
     movsxd rdx, dword ptr [rsp + {80 + st.offset("flags")}]
     mov qword ptr [rsp + 32], rdx
     lea rdi, [rsp + 80]
     xor esi, esi
     mov eax, {alt}
-    syscall
+    {trap}
     mov qword ptr [rsp + 40], rax
     mov edi, 0x53
     mov rsi, rsp
