@@ -273,7 +273,10 @@ DATA_RECORD_LIMIT = 32
 
 def pattern(size: int) -> bytes:
     """The bytes `write(fd, N)` sends: byte i is i % 251 (a prime, so pages do not repeat)."""
-    return bytes(i % 251 for i in range(size))
+    return (_PERIOD * (size // 251 + 1))[:size]
+
+
+_PERIOD = bytes(range(251))
 
 
 def write_payload(data: bytes | int) -> bytes:
