@@ -54,6 +54,7 @@ def table(programs: Sequence[Program], reports: Sequence[TargetReport],
             for target, v in details:
                 lines.append(f"{v.program.name or f'#{v.index}'} on {target}: {v.status}: {v.detail}")
         lines += _known_section(reports)
+        lines += _across_targets(programs, reports)
         lines.append("")
         lines.append("summary:")
         for r in reports:
@@ -66,6 +67,22 @@ def table(programs: Sequence[Program], reports: Sequence[TargetReport],
             stable = (" (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")") if kinds else ""
             lines.append(f"  {r.target}: {len(r.verdicts)} programs: " + ", ".join(parts) + stable)
     return "\n".join(lines)
+
+
+def _across_targets(programs: Sequence[Program], reports: Sequence[TargetReport]) -> list[str]:
+    """Real kernels of different ISAs compared, and what each split between targets suggests."""
+    from conformance.survey import cross_isa, splits
+    lines = []
+    for a, b, differ in cross_isa(programs, reports):
+        lines.append(f"across ISAs: {a} and {b} saw {len(differ)} of {len(programs)} programs "
+                     "differently" + (": " + ", ".join(p.name for p in differ[:20]) if differ else ""))
+    kinds: dict[str, int] = {}
+    for split in splits(programs, reports) if len(reports) > 1 else []:
+        kinds[split.verdict] = kinds.get(split.verdict, 0) + 1
+    if kinds:
+        lines.append("programs where the targets split, by what that suggests:")
+        lines += [f"  {n:5d}  {kind}" for kind, n in sorted(kinds.items(), key=lambda x: -x[1])]
+    return [""] + lines if lines else []
 
 
 def _known_section(reports: Sequence[TargetReport]) -> list[str]:
