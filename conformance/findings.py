@@ -45,6 +45,7 @@ class Finding:
     op_contains: str = ""
     expected_contains: str = ""
     observed_contains: str = ""
+    observed_any: tuple[str, ...] = ()  # the observed value contains one of these
     anywhere: bool = False      # the op may be anywhere in the program, not at the difference
     tolerate: str = ""
 
@@ -71,6 +72,8 @@ class Finding:
             return False
         if self.observed_contains not in describe(diff.observed):
             return False
+        if self.observed_any and not any(t in describe(diff.observed) for t in self.observed_any):
+            return False
         if self.anywhere:
             return any(self.op_matches(loc.op) for loc in walk(verdict.program))
         ops = ops_by_index(verdict.program)
@@ -93,7 +96,7 @@ def load(path: Path = FINDINGS_FILE) -> tuple[Finding, ...]:
         if unknown:
             raise ValueError(f"{path}: finding {entry.get('id')!r}: unknown keys {sorted(unknown)}")
         entry = dict(entry, why=" ".join(entry["why"].split()))
-        for key in ("targets", "signal_in"):
+        for key in ("targets", "signal_in", "observed_any"):
             if key in entry:
                 entry[key] = tuple(entry[key])
         if entry.get("tolerate") and entry["tolerate"] not in TOLERANCES:
