@@ -1,63 +1,327 @@
-"""Throughput: checked programs per second per target, end to end, next to the raw cost of
-executing the same batch ELFs without any checking (the ratio is the checking overhead).
+"""Throughput: what checking costs per target, for the built-in corpus and for generated
+programs, and how that cost grows with program size.
 
     python benchmarks/throughput.py [--corpus all] [--targets ...] [--repeat 3]
+        [--generated 200] [--family all] [--max-ops 20]
+        [--sizes 5,10,20,50] [--per-size 50] [--quick]
 
-(from an installed checkout: `pip install -e .`, or with PYTHONPATH=. from the repository)
+(from an installed checkout: `pip install -e .`, or with PYTHONPATH=. from the repository).
+`--quick` means --repeat 1 --generated 40 --per-size 10 unless those are given too.
 
-End to end = predict (oracle) + lower/emit/assemble/link + run + parse + judge. Raw = only
-the runs of the already-built ELFs. Prints one line per target; nothing is asserted.
+Generated programs are drawn by `generators.programs(family=, max_ops=)` with a derandomized
+Hypothesis run (the same programs every run), and only those whose oracle prediction allows
+exactly one outcome are kept. Batches are DEFAULT_BATCH programs (or the target's own batch
+size), halved while a batch's image is too large; on a VM target every batch boots a VM, and
+both end to end and raw include the boots. Every figure is the median of `--repeat` runs.
+Progress goes to stderr; stdout gets, in order:
+
+1. Header lines: per program set, its size, how many programs are distinct (a derandomized
+   draw repeats some) and how it was drawn; the cost-by-size settings; and, for each named
+   target that is not available here, `TARGET: not run (REASON)`.
+2. A throughput table, one row per program set (`corpus NAME`, `generated`) and available
+   target: `batch` (programs per ELF), `end to end/s` (checked programs per second: oracle,
+   lower, assemble, link, run, parse and judge, as `conformance.check.check` does it),
+   `raw/s` (programs per second just running the same prebuilt batch ELFs and parsing their
+   output), `overhead` (end to end time / raw time), `oracle/s` (predictions per second,
+   the same on every target), `emission/s` (programs lowered, assembled and linked per
+   second), `agree` (programs that agreed, or hit a documented limitation, of those checked).
+3. A cost-by-size table, one row per `--sizes` value and available target: `max_ops`,
+   `programs`, `mean ops` (actual ops per program, fork bodies included: a generated program
+   has at most max_ops), then milliseconds per program: `end to end`, `raw`, `oracle`,
+   `emission`, and `agree`.
+4. Per target, one `growth` line: each of those costs for the size with the most mean ops
+   divided by the same cost for the size with the fewest (a larger max_ops does not always
+   draw larger programs), next to the growth of the mean op count.
+
+Nothing is asserted: wall-clock figures depend on the machine and its load.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
+import sys
 import time
+from dataclasses import dataclass
+from typing import Callable, Sequence, TypeVar
+
+from hypothesis import HealthCheck, Phase, given, settings
 
 from conformance import trace
-from conformance.batch import build
+from conformance.batch import DEFAULT_WATCHDOG_MS, build
 from conformance.check import DEFAULT_BATCH, batch_timeout, check
-from conformance.cli import load_corpus
+from conformance.compare import AGREES
+from conformance.findings import KNOWN
+from conformance.ir import Program, walk
+from generators import FAMILIES, programs as program_strategy
 from oracle import predict
-from targets.runners import DEFAULT_TARGETS, get
+from targets.runners import DEFAULT_TARGETS, Runner, TargetError, get
+
+T = TypeVar("T")
+DEFAULTS = {"repeat": 3, "generated": 200, "per_size": 50}
+QUICK = {"repeat": 1, "generated": 40, "per_size": 10}
+DEFAULT_SIZES = "5,10,20,50"
 
 
-def main() -> None:
+def positive_ints(text: str) -> tuple[int, ...]:
+    """`5,10,20` as a tuple of positive ints (an argparse type: anything else is a usage error)."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"every size must be at least 1, got {text!r}")
+    return values
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line, with --quick and the defaults applied to options not given."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", default="all")
     ap.add_argument("--targets", default=",".join(DEFAULT_TARGETS))
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
-    programs = load_corpus(args.corpus)
-    print(f"{len(programs)} programs ({args.corpus}), batches of {DEFAULT_BATCH}, "
-          f"median of {args.repeat} runs")
+    ap.add_argument("--repeat", type=int,
+                    help=f"runs per figure, median (default {DEFAULTS['repeat']})")
+    ap.add_argument("--generated", type=int,
+                    help="generated programs to measure, 0 for none "
+                    f"(default {DEFAULTS['generated']})")
+    ap.add_argument("--family", default="all", choices=FAMILIES)
+    ap.add_argument("--max-ops", type=int, default=20, help="max_ops of the --generated programs")
+    ap.add_argument("--sizes", type=positive_ints, default=positive_ints(DEFAULT_SIZES),
+                    help=f"max_ops values of the cost-by-size table (default {DEFAULT_SIZES})")
+    ap.add_argument("--per-size", type=int,
+                    help=f"programs drawn per size (default {DEFAULTS['per_size']})")
+    ap.add_argument("--quick", action="store_true",
+                    help=", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items())
+                    + " (smoke runs)")
+    args = ap.parse_args(argv)
+    # None means "not given", so that an explicit value wins over --quick.
+    for key, default in DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, QUICK[key] if args.quick else default)
+    for key, low in (("repeat", 1), ("generated", 0), ("per_size", 1), ("max_ops", 1)):
+        if getattr(args, key) < low:
+            ap.error(f"--{key.replace('_', '-')} must be at least {low}, got {getattr(args, key)}")
+    try:
+        args.runners = [get(name) for name in args.targets.split(",")]
+    except TargetError as exc:
+        ap.error(str(exc))
+    return args
+
+
+def progress(message: str) -> None:
+    """One progress line on stderr (stdout carries only results)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def draw_programs(count: int, *, family: str, max_ops: int) -> list[Program]:
+    """`count` generated programs, the same every run, each with one predicted outcome."""
+    drawn: list[Program] = []
+    if not count:
+        return drawn
+
+    # derandomize seeds Hypothesis from this function's source: a fixed draw without the
+    # warnings and the fresh randomness of strategy.example().
+    @settings(database=None, derandomize=True, max_examples=count, phases=[Phase.generate],
+              deadline=None, suppress_health_check=list(HealthCheck))
+    @given(program_strategy(family=family, max_ops=max_ops))
+    def collect(program: Program) -> None:
+        drawn.append(program)
+
+    collect()
+    kept = [p for p in drawn if len(predict(p).outcomes) == 1]
+    return [dataclasses.replace(p, name=f"generated/{i}") for i, p in enumerate(kept)]
+
+
+def op_count(program: Program) -> int:
+    """Ops in the whole program, fork bodies included."""
+    return sum(1 for _ in walk(program))
+
+
+def halving(attempt: Callable[[int], T], size: int) -> tuple[int, T]:
+    """(size, attempt(size)), halving `size` while a batch image is too large for it."""
+    while True:
+        try:
+            return size, attempt(size)
+        except ValueError as exc:
+            if "too large" not in str(exc) or size == 1:
+                raise
+            size //= 2
+            progress(f"  a batch was too large ({exc}); batches of {size}")
+
+
+def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    """`items` in consecutive slices of `size` (the last may be shorter)."""
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
+    """(seconds, fn())."""
     t0 = time.perf_counter()
-    expected = [predict(p) for p in programs]
-    oracle_s = time.perf_counter() - t0
-    print(f"oracle alone: {len(programs) / oracle_s:.0f} predictions/s")
-    for name in args.targets.split(","):
-        runner = get(name)
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def median_seconds(fn: Callable[[], object], repeat: int) -> float:
+    """The median wall-clock time of `repeat` calls of `fn`."""
+    return statistics.median(timed(fn)[0] for _ in range(repeat))
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Median seconds to handle one set of programs on one target, per stage."""
+
+    programs: int
+    batch: int
+    end_to_end: float
+    raw: float
+    oracle: float
+    emission: float
+    agreed: int
+    checked: int
+
+
+def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: float) -> Cost:
+    """Every cost of `programs` on `runner` (`oracle`: seconds to predict them all)."""
+    abi = runner.abi
+
+    def emit(size: int) -> list[bytes]:
+        return [build(c, abi, ending=runner.batch_ending).elf for c in chunks(programs, size)]
+
+    def checked(size: int):
+        # check() prefers a runner's own batch size (VMs): hand it the halved one that way.
+        sized = dataclasses.replace(runner, batch_size=size) if runner.batch_size else runner
+        return check(programs, [predict(p) for p in programs], sized, batch_size=size)
+
+    # The first pass finds a batch size whose images fit; the timed ones reuse it.
+    batch, elfs = halving(emit, runner.batch_size or DEFAULT_BATCH)
+    emission = median_seconds(lambda: emit(batch), repeat)
+
+    def run_raw() -> None:
+        for chunk, elf in zip(chunks(programs, batch), elfs):
+            trace.parse(runner.run(elf, batch_timeout(len(chunk), DEFAULT_WATCHDOG_MS)).output)
+
+    raw = median_seconds(run_raw, repeat)
+    full, reports = [], []
+    for _ in range(repeat):
+        seconds, (batch, report) = timed(lambda: halving(checked, batch))
+        full.append(seconds)
+        reports.append(report)
+    last = reports[-1].verdicts
+    agreed = sum(1 for v in last if v.status in (AGREES, KNOWN))
+    return Cost(len(programs), batch, statistics.median(full), raw, oracle, emission, agreed,
+                len(last))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Rows under headers, columns aligned: the first left, the others right."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        cells = [str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                 for i, (c, w) in enumerate(zip(row, widths))]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def throughput_row(label: str, target: str, cost: Cost) -> list[str]:
+    """One row of the throughput table."""
+    n = cost.programs
+    return [label, target, str(n), str(min(cost.batch, n)), f"{n / cost.end_to_end:.1f}",
+            f"{n / cost.raw:.1f}", f"x{cost.end_to_end / cost.raw:.2f}", f"{n / cost.oracle:.0f}",
+            f"{n / cost.emission:.0f}", f"{cost.agreed}/{cost.checked}"]
+
+
+def per_program_ms(cost: Cost) -> list[float]:
+    """[end to end, raw, oracle, emission] milliseconds per program."""
+    return [1000 * s / cost.programs
+            for s in (cost.end_to_end, cost.raw, cost.oracle, cost.emission)]
+
+
+def growth(first: Sequence[float], last: Sequence[float]) -> list[str]:
+    """Each `last` value as a multiple of the matching `first` value."""
+    return [f"x{b / a:.1f}" if a else "n/a" for a, b in zip(first, last)]
+
+
+def smallest_and_largest(points: Sequence[tuple[int, float, T]]) -> tuple[tuple, tuple]:
+    """The (max_ops, mean ops, costs) points with the fewest and the most mean ops."""
+    return min(points, key=lambda p: p[1]), max(points, key=lambda p: p[1])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Measure and print (see the module docstring)."""
+    from conformance.cli import UsageError, load_corpus
+    args = parse_args(argv)
+    try:
+        corpus = load_corpus(args.corpus)
+    except UsageError as exc:
+        sys.exit(f"error: {exc}")
+    sets: list[tuple[str, list[Program]]] = [(f"corpus {args.corpus}", corpus)]
+    if args.generated:
+        progress(f"drawing {args.generated} programs "
+                 f"(family {args.family}, max_ops {args.max_ops})")
+        sets.append(("generated", draw_programs(args.generated, family=args.family,
+                                                max_ops=args.max_ops)))
+    by_size: list[tuple[int, list[Program]]] = []
+    for size in args.sizes:
+        progress(f"drawing {args.per_size} programs with max_ops {size}")
+        by_size.append((size, draw_programs(args.per_size, family=args.family, max_ops=size)))
+
+    for label, programs in sets:
+        how = "" if label.startswith("corpus") else (
+            f" (drawn {args.generated}: family {args.family}, max_ops {args.max_ops})")
+        print(f"{label}: {len(programs)} programs, {len(set(programs))} distinct{how}")
+    print(f"cost by size: {args.per_size} drawn per max_ops value (family {args.family}); "
+          f"median of {args.repeat} run{'s' * (args.repeat > 1)}; "
+          f"batches of up to {DEFAULT_BATCH}")
+    runners = []
+    for runner in args.runners:
         why = runner.unavailable()
         if why:
-            print(f"{name}: not run ({why})")
+            print(f"{runner.name}: not run ({why})")
+        else:
+            runners.append(runner)
+    sys.stdout.flush()
+
+    rows = []
+    for label, programs in sets:
+        if not programs:
             continue
-        chunks = [programs[i:i + DEFAULT_BATCH] for i in range(0, len(programs), DEFAULT_BATCH)]
-        t0 = time.perf_counter()
-        elfs = [build(c, runner.abi).elf for c in chunks]
-        emit_s = time.perf_counter() - t0
-        raw, full = [], []
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            for chunk, elf in zip(chunks, elfs):
-                trace.parse(runner.run(elf, batch_timeout(len(chunk), 2000)).output)
-            raw.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            check(programs, [predict(p) for p in programs], runner)
-            full.append(time.perf_counter() - t0)
-        r, f = statistics.median(raw), statistics.median(full)
-        print(f"{name}: end to end {len(programs) / f:.1f} programs/s ({f:.2f} s); raw execution "
-              f"{len(programs) / r:.1f} programs/s ({r:.2f} s); overhead x{f / r:.2f}; "
-              f"emission alone {len(programs) / emit_s:.0f} programs/s")
+        oracle = median_seconds(lambda: [predict(p) for p in programs], args.repeat)
+        for runner in runners:
+            progress(f"{label} on {runner.name}: {len(programs)} programs")
+            rows.append(throughput_row(label, runner.name, measure(programs, runner, args.repeat,
+                                                                   oracle)))
+    print()
+    print(table(["set", "target", "programs", "batch", "end to end/s", "raw/s", "overhead",
+                 "oracle/s", "emission/s", "agree"], rows))
+
+    size_rows, costs = [], {r.name: [] for r in runners}
+    for size, programs in by_size:
+        if not programs:
+            continue
+        ops = statistics.mean(op_count(p) for p in programs)
+        oracle = median_seconds(lambda: [predict(p) for p in programs], args.repeat)
+        for runner in runners:
+            progress(f"max_ops {size} on {runner.name}: {len(programs)} programs")
+            cost = measure(programs, runner, args.repeat, oracle)
+            ms = per_program_ms(cost)
+            costs[runner.name].append((size, ops, ms))
+            size_rows.append([str(size), runner.name, str(len(programs)), f"{ops:.1f}",
+                              *(f"{v:.2f}" for v in ms), f"{cost.agreed}/{cost.checked}"])
+    print()
+    print(table(["max_ops", "target", "programs", "mean ops", "end to end ms", "raw ms",
+                 "oracle ms", "emission ms", "agree"], size_rows))
+    print()
+    for name, points in costs.items():
+        (size0, ops0, ms0), (size1, ops1, ms1) = smallest_and_largest(points)
+        if ops1 == ops0:
+            continue
+        e2e, raw, orc, emit = growth(ms0, ms1)
+        print(f"growth {name}: max_ops {size0} -> {size1}, mean ops {ops0:.1f} -> {ops1:.1f} "
+              f"(x{ops1 / ops0:.1f}): end to end {e2e}, raw {raw}, oracle {orc}, "
+              f"emission {emit}")
 
 
 if __name__ == "__main__":
