@@ -26,7 +26,8 @@ _FAULT_ERRORS = {
 @dataclass(frozen=True)
 class Stop:
     """Why a run ended: "trap" (at `pc`, the trap instruction), "slice" (the instruction limit
-    ran out), or "fault" (`signal` is what Linux would send; `detail` says what happened)."""
+    ran out), "fault" (`signal` is what Linux would send; `detail` says what happened), or
+    "interrupt" (a `watch` callback asked to stop before the instruction at `pc`)."""
 
     kind: str
     pc: int = 0
@@ -152,6 +153,18 @@ class Cpu:
             return self._stop
         # unicorn also ends quietly at x86 `hlt` (a #GP under Linux): that looks like a spin
         return Stop("slice", self.get(self.isa.pc))
+
+    def watch(self, begin: int, end: int, callback) -> None:
+        """Call `callback(cpu, address, size)` before each instruction in [begin, end)."""
+        self.uc.hook_add(unicorn.UC_HOOK_CODE,
+                         lambda _uc, address, size, _data: callback(self, address, size),
+                         None, begin, end - 1)
+
+    def interrupt(self, pc: int) -> None:
+        """From a `watch` callback: end the run before the instruction at `pc` executes
+        (unicorn's emu_stop in a code hook stops before the hooked instruction)."""
+        self._stop = Stop("interrupt", pc)
+        self.uc.emu_stop()
 
     def _trapped(self, trap: Trap, pc: int) -> Stop:
         at = pc - trap.length if trap.pc_after else pc

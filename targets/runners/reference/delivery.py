@@ -72,8 +72,10 @@ class Deliverer:
     def sigreturn(self, proc) -> bool:
         """rt_sigreturn: registers from the frame, then the model restores mask and stack.
         False if the frame was bad (the process then got SIGSEGV)."""
+        kept = {reg: proc.cpu.get(reg) for reg in self.machine.sigreturn_skips}
         try:
             self.builder.pop(proc.cpu)
+            proc.cpu.set_context(kept)  # the seeded bug (Machine's sigreturn_skips), if any
             self.kernel.syscall(proc.pid, "rt_sigreturn")
         except (BadFrame, RuntimeError) as exc:
             self.machine.note(f"pid {proc.pid}: rt_sigreturn: {exc}")

@@ -61,7 +61,9 @@ class _Builder:
 
 class X86_64Frame(_Builder):
     """arch/x86/kernel/signal_64.c: pretcode, ucontext {flags, link, stack_t, sigcontext_64,
-    sigmask}, siginfo; the fxsave area 64-aligned above it; rsp % 16 == 8 at entry."""
+    sigmask}, siginfo; the xsave area 64-aligned above it, as Linux writes it on a CPU with
+    XSAVE and only the x87 and SSE features (arch/x86/kernel/fpu/signal.c: the fxsave layout,
+    its software bytes, the xsave header, FP_XSTATE_MAGIC2 after it); rsp % 16 == 8 at entry."""
 
     REDZONE = 128
     RETURN_SP = 8                    # sp at rt_sigreturn, from the frame: `ret` took pretcode
@@ -69,7 +71,12 @@ class X86_64Frame(_Builder):
     SIGCONTEXT_WORDS = 32            # struct sigcontext_64 is 256 bytes
     AFTER_GREGS = ("eflags", "segments", "err", "trapno", "oldmask", "cr2", "fpstate")
     FXSAVE, FX_MXCSR, FX_MXCSR_MASK, FX_XMM = 512, 24, 28, 160
-    UC_FLAGS = 0x6                   # UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS (no xstate)
+    XSAVE = FXSAVE + 64              # the legacy area and the xsave header: no extended state
+    MATH = XSAVE + 4                 # and FP_XSTATE_MAGIC2 after it
+    SW_BYTES = 464                   # struct _fpx_sw_bytes, in the legacy area's spare bytes
+    MAGIC1, MAGIC2 = 0x46505853, 0x46505845
+    XFEATURES = 0x3                  # x87 | SSE
+    UC_FLAGS = 0x7                   # UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
     SEGMENTS = 0x33 | 0x2B << 48     # __USER_CS, and __USER_DS in the ss slot
     FIX_EFLAGS = 0x50DD5             # AC OF DF TF SF ZF AF PF CF RF: what sigreturn takes
     ENTRY_CLEARS = 0x10500           # DF, TF and RF are clear when a handler starts
@@ -94,9 +101,9 @@ class X86_64Frame(_Builder):
             raise BadFrame("x86-64 Linux needs SA_RESTORER to return from a handler")
         ctx = cpu.context()
         sp = ctx["rsp"] - self.REDZONE if d.switch_to is None else d.switch_to
-        fx = _round_down(sp - self.FXSAVE, 64)
+        fx = _round_down(sp - self.MATH, 64)
         frame = _round_down(fx - self.size, 16) - 8
-        buf = bytearray(fx + self.FXSAVE - frame)
+        buf = bytearray(fx + self.MATH - frame)
         self._put(buf, 0, d.restorer)
         self._put(buf, self.UCONTEXT, self.UC_FLAGS)
         self._put_stack(buf, self.UCONTEXT + 16, d.stack)
@@ -112,6 +119,13 @@ class X86_64Frame(_Builder):
         self._put(buf, at + self.FX_MXCSR_MASK, 0xFFFF, 4)
         for i, reg in enumerate(self.isa.simd):
             self._put(buf, at + self.FX_XMM + 16 * i, ctx[reg], 16)
+        sw = at + self.SW_BYTES  # magic1, extended_size, xfeatures, xstate_size
+        self._put(buf, sw, self.MAGIC1, 4)
+        self._put(buf, sw + 4, self.MATH, 4)
+        self._put(buf, sw + 8, self.XFEATURES)
+        self._put(buf, sw + 16, self.XSAVE, 4)
+        self._put(buf, at + self.FXSAVE, self.XFEATURES)  # xstate_bv: Linux always sets FP|SSE
+        self._put(buf, at + self.XSAVE, self.MAGIC2, 4)
         cpu.write(frame, bytes(buf))
         entry = {"rdi": d.signo, "rsi": frame + self.info, "rdx": frame + self.UCONTEXT,
                  "rax": 0, "rsp": frame, "rip": d.handler,

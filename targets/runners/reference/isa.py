@@ -101,7 +101,9 @@ X86_64 = Isa(
                              14: "SIGSEGV"}),
     frame="x86_64",
     stack_top=0x7FFF_F000_0000,
-    initial=MappingProxyType({"mxcsr": 0x1F80, "fpcw": 0x37F}),  # the x87/SSE state after exec
+    # the x87/SSE state after exec, and rflags with IF (user mode always has interrupts on;
+    # unicorn starts at 0x2 and a signal frame would save that)
+    initial=MappingProxyType({"mxcsr": 0x1F80, "fpcw": 0x37F, "rflags": 0x202}),
 )
 
 _A64_GPRS = tuple(f"x{i}" for i in range(31))
@@ -126,7 +128,8 @@ AARCH64 = Isa(
     faults=MappingProxyType({1: "SIGILL", 3: "SIGSEGV", 4: "SIGSEGV", 7: "SIGTRAP"}),
     frame="aarch64",
     stack_top=0xFFFF_F000_0000,
-)
+    initial=MappingProxyType({"nzcv": 0}),  # Linux starts a process with NZCV clear, unicorn
+)                                          # with Z set (a signal frame's pstate shows it)
 
 ISAS: Mapping[str, Isa] = MappingProxyType({i.name: i for i in (X86_64, AARCH64)})
 
