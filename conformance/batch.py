@@ -41,7 +41,9 @@ def build(programs, abi: Abi, *, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
         raise ValueError("a batch needs at least one program")
     rodata = Rodata(base=IMAGE_BASE + HEADER_SIZE)
     names = [p.name for p in programs]
-    die_after = names.index(faults.die_after) if faults.die_after in names else None
+    # (an unnamed program is never the one named: die_after "" means no such fault)
+    die_after = names.index(faults.die_after) if faults.die_after and faults.die_after in names \
+        else None
     micro = lower_driver(len(programs), abi, watchdog_ms, ending, faults, die_after, rodata)
     for index, program in enumerate(programs):
         micro += lower_program(program, index, abi, rodata, faults)

@@ -134,6 +134,8 @@ def cmd_run(args) -> int:
     if args.watchdog_ms < 50:
         raise UsageError(f"--watchdog-ms must be at least 50, got {args.watchdog_ms}")
     runners, not_run = _select_targets(args.targets)
+    if args.inject_signal_at is not None:
+        return _run_injection(args, runners)
     if args.generate is not None:
         return _run_generated(args, runners, not_run)
     programs = load_corpus(args.corpus)
@@ -161,6 +163,48 @@ def cmd_run(args) -> int:
     else:
         print(report.table(programs, reports, not_run, show_all=args.all))
     return EXIT_DIVERGED if report.failed(reports) else EXIT_OK
+
+
+def _injection_spacing(args, runners) -> int:
+    """--inject-signal-at as a step (every: 1); usage errors for what it cannot run with."""
+    from targets.runners.reference import ReferenceRunner
+    spec = args.inject_signal_at
+    if not (spec == "every" or spec.isdigit() and int(spec) > 0):
+        raise UsageError(f"--inject-signal-at must be 'every' or a positive number, got {spec!r}")
+    others = [r.name for r in runners if not isinstance(r, ReferenceRunner)]
+    if args.targets is None or others:
+        raise UsageError("--inject-signal-at runs on the reference machine only: name its "
+                         "targets with --targets x86_64-ref,aarch64-ref"
+                         + (f" (not {', '.join(others)})" if args.targets else ""))
+    if args.generate is not None:
+        raise UsageError("--inject-signal-at sweeps --corpus programs, not --generate ones")
+    for runner in runners:
+        if args.inject_signal not in runner.abi.signals:
+            raise UsageError(f"--inject-signal {args.inject_signal!r}: {runner.abi.name} has no "
+                             "such signal (e.g. SIGUSR1)")
+    return 1 if spec == "every" else int(spec)
+
+
+def _run_injection(args, runners) -> int:
+    """`run --inject-signal-at`: a signal at every (or every Nth) instruction of each program's
+    ops, one run per point, on the reference machine (targets/runners/reference/inject.py)."""
+    from conformance.lower import NO_FAULTS
+    from targets.runners.reference.inject import describe, sweep
+    every = _injection_spacing(args, runners)
+    programs = load_corpus(args.corpus)
+    swept = points = unsweepable = failed = 0
+    for runner in runners:
+        for program in programs:
+            result = sweep(program, runner.abi, args.inject_signal, every=every,
+                           faults=_faults(args.inject_fault) or NO_FAULTS)
+            print("\n".join(describe(result, runner.name)), flush=True)
+            swept += not result.not_sweepable
+            unsweepable += bool(result.not_sweepable)
+            points += result.swept
+            failed += bool(result.breaks) or result.baseline not in ("", "agrees")
+    print(f"{swept} program runs swept ({points} injection points), {unsweepable} not "
+          f"sweepable, {failed} broke the invariant or disagreed with the oracle uninjected")
+    return EXIT_DIVERGED if failed else EXIT_OK
 
 
 def _run_generated(args, runners, not_run) -> int:
@@ -364,6 +408,27 @@ def cmd_predict(args) -> int:
     return EXIT_OK
 
 
+def cmd_port(args) -> int:
+    """`port`: an old x86-64 test ELF as an IR program and an ELF for --to (conformance/port)."""
+    from conformance.port import PortError, default_outdir, port, write_outputs
+    try:
+        image = Path(args.elf).read_bytes()
+        result = port(args.elf, image, args.from_abi, args.to, limit_s=args.timeout)
+    except PortError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"{args.elf}: {exc.strerror}") from None
+    outdir = Path(args.output) if args.output else default_outdir(args.elf)
+    for path in write_outputs(result, outdir):
+        print(f"wrote {path}")
+    lifted, agreement = result.lifted, result.agreement
+    print(f"{len(lifted.lifted)} syscalls lifted, {len(lifted.symbolic)} operands made symbolic, "
+          f"{len(lifted.unliftable)} unliftable; the port "
+          + ("keeps the original's observable behaviour" if agreement.agrees else
+             "DIFFERS from the original: " + "; ".join(agreement.problems())))
+    return EXIT_OK if agreement.agrees else EXIT_DIVERGED
+
+
 def cmd_setup(args) -> int:
     from conformance.setup import main_setup
     return main_setup(vm=args.vm, dry_run=args.dry_run)
@@ -412,6 +477,13 @@ def parser() -> argparse.ArgumentParser:
                      help="plant a bug to see it caught: drop-sa-onstack, corrupt-saved-register=REG; "
                           "or break the run: die-after=PROGRAM (a VM's kernel panics), never-end "
                           "(a VM never powers off), console-garbage")
+    run.add_argument("--inject-signal-at", metavar="every|N",
+                     help="reference targets only: deliver --inject-signal before every (or every "
+                          "Nth) instruction of each program's ops, one run per point, and check "
+                          "that nothing but the handler's own record changes")
+    run.add_argument("--inject-signal", default="SIGUSR1", metavar="SIG",
+                     help="the signal --inject-signal-at delivers (default SIGUSR1); only "
+                          "programs that install the recording handler for it are swept")
     for command in (sub.choices["targets"], run):
         command.add_argument("--target-config", action="append", default=[], metavar="TOML",
                              help="add the VM target a TOML file describes (see docs/targets.md); "
@@ -439,6 +511,14 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("bundle")
     rp.add_argument("--targets", help="other targets to run it on")
     rp.add_argument("--profile", default="linux", choices=["linux", "posix"])
+    po = sub.add_parser("port", help="port an old x86-64 int-0x80 test ELF to another ISA")
+    po.add_argument("elf")
+    po.add_argument("--from-abi", required=True, metavar="ABI",
+                    help="what the test speaks: breenix-legacy, linux-i386, linux-x86_64")
+    po.add_argument("--to", default="aarch64", help="an ISA or an ABI table (default aarch64)")
+    po.add_argument("-o", "--output", metavar="OUTDIR", help="default: ELF's name + .port")
+    po.add_argument("--timeout", type=float, default=10.0,
+                    help="seconds (virtual time) the test may run on the reference machine")
     pr = sub.add_parser("predict", help="print the oracle's allowed outcomes for a program")
     pr.add_argument("program")
     pr.add_argument("--profile", default="linux", choices=["linux", "posix"])
@@ -447,7 +527,7 @@ def parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"targets": cmd_targets, "run": cmd_run, "show": cmd_show, "emit": cmd_emit,
             "exec": cmd_exec, "predict": cmd_predict, "findings": cmd_findings,
-            "replay": cmd_replay, "setup": cmd_setup}
+            "replay": cmd_replay, "setup": cmd_setup, "port": cmd_port}
 
 
 def _add_target_configs(paths: list[str]) -> None:

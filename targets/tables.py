@@ -58,6 +58,7 @@ class Abi:
     frame_gregs: tuple[str, ...]
     probe_gprs: tuple[str, ...]
     probe_simd: tuple[str, ...]
+    arg_bits: int = 64        # how many low bits of each argument register the kernel reads
 
     def frame_offset(self, register: str) -> int:
         """Where a handler finds the saved copy of `register`, from its stack pointer at entry."""
@@ -202,10 +203,13 @@ def load(name: str) -> Abi:
         frame_gregs=tuple(need(frame, "gregs", "frame.", list)),
         probe_gprs=tuple(need(probe, "gprs", "probe.", list)),
         probe_simd=tuple(need(probe, "simd", "probe.", list)),
+        arg_bits=syscall.get("arg_bits", 64),
     )
     for limit in ("MINSIGSTKSZ", "SIGSTKSZ", "handler_sp_mod16"):
         if limit not in abi.limits:
             problems.append(f"missing limits.{limit}")
+    if abi.arg_bits not in (32, 64):
+        problems.append(f"syscall.arg_bits must be 32 or 64, got {abi.arg_bits!r}")
     if len(abi.arg_regs) < 6:
         problems.append(f"syscall.args lists {len(abi.arg_regs)} registers, need 6")
     if problems:
