@@ -10,7 +10,8 @@ from targets.runners.base import Runner
 
 
 @cache
-def _version(binary: str) -> str:
+def command_version(binary: str) -> str:
+    """The first line of `binary --version` (QEMU's own version line)."""
     try:
         out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
         return out.stdout.splitlines()[0].strip() if out.stdout else "unknown version"
@@ -32,7 +33,7 @@ class QemuUserRunner(Runner):
         return None
 
     def version(self) -> str:
-        return _version(shutil.which(self.binary()) or self.binary())
+        return command_version(shutil.which(self.binary()) or self.binary())
 
     def argv(self) -> list[str]:
         return [shutil.which(self.binary()) or self.binary()]

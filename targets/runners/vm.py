@@ -20,12 +20,12 @@ import tempfile
 import time
 import tomllib
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 from targets.cache import cache_dir
 from targets.runners import initramfs
 from targets.runners.base import Runner, TargetError
+from targets.runners.qemu_user import command_version
 from targets.runners.sandbox import RunResult
 
 VM_DIR = Path(__file__).resolve().parent.parent / "vm"
@@ -99,15 +99,6 @@ def shipped_configs() -> list[VmConfig]:
     return [load_config(p) for p in sorted(VM_DIR.glob("*.toml"))]
 
 
-@cache
-def _qemu_version(binary: str) -> str:
-    try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
-        return out.stdout.splitlines()[0].strip() if out.stdout else "unknown version"
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown version"
-
-
 @dataclass(frozen=True)
 class VmRunner(Runner):
     """Boots the config's kernel with the batch ELF as /init, one VM per batch."""
@@ -135,7 +126,7 @@ class VmRunner(Runner):
         kernel = Path(self.config.kernel).name
         if self.config.version_file and Path(self.config.version_file).is_file():
             kernel = Path(self.config.version_file).read_text().strip()
-        return f"{kernel} under {_qemu_version(shutil.which(self.config.qemu[0]) or self.config.qemu[0])}"
+        return f"{kernel} under {command_version(shutil.which(self.config.qemu[0]) or self.config.qemu[0])}"
 
     def argv(self) -> list[str]:
         return list(self.config.qemu)
