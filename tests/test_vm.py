@@ -16,7 +16,7 @@ from oracle import predict
 from targets.runners import ConfigError, add_config, get, initramfs
 from targets.runners.vm import VmRunner, load_config, shipped_configs
 from targets.tables import load
-from tests.e2e import disagreements, runner_or_skip
+from e2e import disagreements, runner_or_skip
 
 VMS = ("x86_64-linux-vm", "aarch64-linux-vm")
 
