@@ -93,6 +93,11 @@ def cmd_targets(args) -> int:
     return EXIT_OK
 
 
+def _enable(runner) -> str:
+    """` (enable: COMMAND)` when the target says how it is enabled."""
+    return f" (enable: {runner.enable})" if runner.enable else ""
+
+
 def _select_targets(spec: str | None):
     from targets.runners import DEFAULT_TARGETS, TargetError, get
     names = [n.strip() for n in spec.split(",") if n.strip()] if spec else list(DEFAULT_TARGETS)
@@ -108,7 +113,7 @@ def _select_targets(spec: str | None):
         if why is None:
             runners.append(runner)
         elif spec is not None:
-            raise Unavailable(f"target {name} is not available: {why} (enable: {runner.enable})")
+            raise Unavailable(f"target {name} is not available: {why}" + _enable(runner))
         else:
             not_run[name] = f"{why}; enable: {runner.enable}"
     if spec is None:
@@ -373,7 +378,7 @@ def cmd_exec(args) -> int:
         elf = Path(args.elf).read_bytes()
         why = runner.unavailable()
         if why:
-            raise Unavailable(f"target {runner.name} is not available: {why} (enable: {runner.enable})")
+            raise Unavailable(f"target {runner.name} is not available: {why}" + _enable(runner))
         runner.check(elf, args.elf)
         result = runner.run(elf, args.timeout)
     except TargetError as exc:

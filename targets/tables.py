@@ -169,6 +169,16 @@ def load(name: str) -> Abi:
     for call in REQUIRED_SYSCALLS:
         if call not in syscalls:
             problems.append(f"missing syscalls.{call}")
+    for section in ("syscalls", "errno", "signals", "flags", "limits"):
+        for key, value in data.get(section, {}).items():
+            if not isinstance(value, int) or isinstance(value, bool):
+                problems.append(f"{section}.{key} should be an integer, got {value!r}")
+    by_number: dict[int, list[str]] = {}
+    for call, number in syscalls.items():
+        if isinstance(number, int):
+            by_number.setdefault(number, []).append(call)
+    problems += [f"syscalls {' and '.join(calls)} share number {n}"
+                 for n, calls in by_number.items() if len(calls) > 1]
     for alternatives in (("pipe", "pipe2"), ("fork", "clone"), ("dup2", "dup3")):
         if not any(a in syscalls for a in alternatives):
             problems.append(f"syscalls needs one of {' / '.join(alternatives)}")

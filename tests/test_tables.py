@@ -51,3 +51,21 @@ def test_incomplete_table_reports_every_problem(tmp_path, monkeypatch):
     for expected in ("missing keystone", "elf_machine should be a int", "missing syscalls.write",
                      "syscalls needs one of pipe / pipe2", "syscall.args lists 1 registers"):
         assert expected in text
+
+
+def test_wrong_typed_and_conflicting_entries_are_reported(tmp_path, monkeypatch):
+    for name in ("linux-generic", "linux-x86_64"):
+        (tmp_path / f"{name}.toml").write_text((tables.ABI_DIR / f"{name}.toml").read_text())
+    (tmp_path / "clash.toml").write_text(
+        'inherits = "linux-x86_64"\n[syscalls]\nread = "zero"\ndup = 1\n[errno]\nEPERM = 1.5\n')
+    monkeypatch.setattr(tables, "ABI_DIR", tmp_path)
+    tables.load.cache_clear()
+    try:
+        with pytest.raises(tables.AbiError) as info:
+            tables.load("clash")
+    finally:
+        tables.load.cache_clear()
+    text = str(info.value)
+    assert "syscalls.read should be an integer, got 'zero'" in text
+    assert "errno.EPERM should be an integer, got 1.5" in text
+    assert "syscalls write and dup share number 1" in text
