@@ -418,7 +418,8 @@ def cmd_port(args) -> int:
     from conformance.port import PortError, default_outdir, port, write_outputs
     try:
         image = Path(args.elf).read_bytes()
-        result = port(args.elf, image, args.from_abi, args.to, limit_s=args.timeout)
+        result = port(args.elf, image, args.from_abi, args.to, limit_s=args.timeout,
+                      explore=args.explore)
     except PortError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
@@ -431,6 +432,10 @@ def cmd_port(args) -> int:
           f"{len(lifted.unliftable)} unliftable; the port "
           + ("keeps the original's observable behaviour" if agreement.agrees else
              "DIFFERS from the original: " + "; ".join(agreement.problems())))
+    if result.paths is not None:
+        changed = [p for p in result.paths if p.changed]
+        print(f"explored {len(result.paths)} forced results: {len(changed)} changed the path "
+              f"(OUTDIR/paths/; each needs its forced result: not checkable on a real kernel)")
     return EXIT_OK if agreement.agrees else EXIT_DIVERGED
 
 
@@ -524,6 +529,9 @@ def parser() -> argparse.ArgumentParser:
     po.add_argument("-o", "--output", metavar="OUTDIR", help="default: ELF's name + .port")
     po.add_argument("--timeout", type=float, default=10.0,
                     help="seconds (virtual time) the test may run on the reference machine")
+    po.add_argument("--explore", action="store_true",
+                    help="also rerun the test once per checked result forced to fail "
+                         "(ENOSYS, and the call's natural error); variants in OUTDIR/paths/")
     pr = sub.add_parser("predict", help="print the oracle's allowed outcomes for a program")
     pr.add_argument("program")
     pr.add_argument("--profile", default="linux", choices=["linux", "posix"])

@@ -341,3 +341,57 @@ def test_write_may_name_the_console_fds_and_nothing_else_may():
     for text in ("read(1, 4)\n", "close(2)\n", 'write(0, "x")\n'):
         with pytest.raises(ProgramSyntaxError, match="belongs to the harness"):
             parse(text)
+
+
+# -- --explore: checked results forced to fail ---------------------------------------------------
+
+def test_explore_forces_each_checked_result_of_the_pipe_test(tmp_path):
+    from conformance.port.explore import NOT_CHECKABLE, explore, flips
+    alias, elf, result = example("breenix_pipe")
+    trace, source = result.trace, result.source
+    # pipe, write and read are checked right after their traps; close and exit are not
+    assert [(f.call.name, f.errno) for f in flips(trace, source)] == [
+        ("pipe", "ENOSYS"), ("pipe", "EMFILE"), ("write", "ENOSYS"), ("write", "EBADF"),
+        ("read", "ENOSYS"), ("read", "EBADF")]
+    paths = explore(trace, source, elf, result.target, limit_s=10.0)
+    for p in paths:
+        assert p.applied and p.changed, p.flip
+        assert p.trace.run.stdout == b"FAIL pipe\n" and p.trace.run.exit_code == 1
+        forced = p.trace.calls[p.flip.seq]
+        assert forced.errno(trace.abi) == p.flip.errno and forced.name == p.flip.call.name
+        # the variant: the calls before the forced one, then the forced run's output and exit
+        assert p.agreement is not None and p.agreement.agrees, p.agreement.problems()
+        assert p.program_text.rstrip().endswith('write(1, "FAIL pipe\\n")\nexit(1)')
+        assert p.elf[18] == 183
+    first = parse(paths[0].program_text)  # pipe failed: nothing before it
+    assert [op.call for op in first.body] == ["write", "exit"]
+    read = parse(paths[4].program_text)   # read failed: pipe and the write before it stay
+    assert [op.call for op in read.body] == ["pipe", "write", "write", "exit"]
+    assert NOT_CHECKABLE in paths[0].program_text
+
+
+def test_explore_cli_writes_the_paths_section_and_variants(tmp_path):
+    _alias, elf, _result = example("breenix_pipe")
+    src = tmp_path / "pipe.elf"
+    src.write_bytes(elf)
+    out = tmp_path / "out"
+    assert main(["port", str(src), "--from-abi", "breenix-legacy", "--explore",
+                 "-o", str(out)]) == 0
+    report = (out / "report.txt").read_text()
+    assert "paths (--explore: 6 flips" in report and "not explored" not in report
+    assert ("pipe(0x420000) = 0 forced -> -ENOSYS: path changed: exited(1), output "
+            "b'FAIL pipe\\n'; paths/1-pipe-ENOSYS/; variant's oracle prediction matches") in report
+    variant = out / "paths" / "1-pipe-ENOSYS"
+    for file in ("program.prog", "aarch64.elf", "aarch64.s", "trace.txt", "report.txt"):
+        assert (variant / file).stat().st_size > 0, file
+    text = (variant / "report.txt").read_text()
+    assert "forced to -ENOSYS" in text and "not checkable on a real kernel" in text
+    assert "verdict: matches" in text
+
+
+def test_explore_is_off_by_default(tmp_path):
+    _alias, _elf, result = example("breenix_pipe")
+    assert result.paths is None
+    write_outputs(result, tmp_path)
+    assert not (tmp_path / "paths").exists()
+    assert "not explored" in (tmp_path / "report.txt").read_text()

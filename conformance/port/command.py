@@ -38,6 +38,7 @@ class Port:
     agreement: Agreement
     elf: bytes
     listing: str
+    paths: list | None = None  # --explore: explore.PathResult per flip (None: not explored)
 
 
 def target_abi(name: str) -> Abi:
@@ -50,9 +51,10 @@ def target_abi(name: str) -> Abi:
 
 
 def port(path: str, image: bytes, from_abi: str, to: str = "aarch64", *,
-         limit_s: float = DEFAULT_LIMIT_S) -> Port:
+         limit_s: float = DEFAULT_LIMIT_S, explore: bool = False) -> Port:
     """Port one test ELF (see the module docstring); PortError for bad input or a test that
-    does not end."""
+    does not end. `explore`: also rerun it once per checked result forced to fail
+    (`conformance.port.explore`)."""
     from oracle import predict
     source = load_source(path, image, from_abi)
     target = target_abi(to)
@@ -69,7 +71,12 @@ def port(path: str, image: bytes, from_abi: str, to: str = "aarch64", *,
     expected = predict(lifted.program)
     agreement = verify(lifted, trace, expected)
     batch = build([lifted.program], target)
-    return Port(source, target, trace, lifted, expected, agreement, batch.elf, batch.listing)
+    paths = None
+    if explore:
+        from conformance.port.explore import explore as run_flips
+        paths = run_flips(trace, source, image, target, limit_s=limit_s)
+    return Port(source, target, trace, lifted, expected, agreement, batch.elf, batch.listing,
+                paths)
 
 
 def default_outdir(path: str) -> Path:
@@ -104,6 +111,9 @@ def write_outputs(result: Port, outdir: Path) -> list[Path]:
     elf.write_bytes(result.elf)
     elf.chmod(0o755)
     written.insert(1, elf)
+    if result.paths is not None:
+        from conformance.port.explore import write_paths
+        written += write_paths(result.paths, outdir, result.source, result.target)
     return written
 
 
@@ -176,8 +186,13 @@ def report_text(result: Port) -> str:
     out.append("  verdict: " + ("the port keeps the original's observable behaviour"
                                 if not problems else "the port DIFFERS from the original:"))
     out.extend(f"    {p}" for p in problems)
-    out += ["", "not explored: other branch paths of the original (--explore); only the path "
-            "the reference run took is ported.", "",
+    if result.paths is None:
+        out += ["", "not explored: other branch paths of the original (--explore); only the "
+                "path the reference run took is ported."]
+    else:
+        from conformance.port.explore import paths_section
+        out += [""] + paths_section(result.paths, src.abi)
+    out += ["",
             "check it: conformance run --corpus OUTDIR/program.prog --targets "
             f"{result.target.isa}-ref,{result.target.isa}-qemu-user"]
     return "\n".join(out) + "\n"
