@@ -3,7 +3,8 @@
     pytest --conformance-target aarch64-qemu-user --conformance-family signals
     pytest -m conformance --conformance-target best:aarch64 --conformance-count 300
 
-One item per (target, family). An item runs that many generated programs on the target
+One item per (target, family), or per (target, family, seed) with `--conformance-seeds 1-8`,
+which is how pytest-xdist shares a run out to local workers or remote hosts. An item runs that many generated programs on the target
 (batched, judged against the oracle); a divergence fails it with the shrunk program and the
 path of its reproducer bundle. JUnit XML gets the target, ISA, family, seed and bundle as
 properties. `best:ISA` picks the first available target of that ISA and says which.
@@ -26,6 +27,9 @@ def pytest_addoption(parser):
     group.addoption("--conformance-count", type=int, default=200,
                     help="generated programs per item (default 200)")
     group.addoption("--conformance-seed", type=int, default=0, help="Hypothesis seed (default 0)")
+    group.addoption("--conformance-seeds", default="",
+                    help="a seed range (1-8) or list (1,5,9): one item per seed, so pytest-xdist "
+                         "(-n N, or --tx ssh=HOST) shares them out")
     group.addoption("--conformance-bundles", default=".conformance/bundles",
                     help="where reproducer bundles go")
 
@@ -66,9 +70,9 @@ class ConformanceFailure(Exception):
 class ConformanceItem(pytest.Item):
     """Generated programs of one family on one target."""
 
-    def __init__(self, *, target: str, family: str, **kwargs):
+    def __init__(self, *, target: str, family: str, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.target, self.family = target, family
+        self.target, self.family, self.seed = target, family, seed
         self.add_marker(pytest.mark.conformance)
 
     def runtest(self):
@@ -79,7 +83,7 @@ class ConformanceItem(pytest.Item):
         if runner is None:
             pytest.skip(f"target {self.target} not available: {why}")
         config = self.config
-        seed = config.getoption("conformance_seed")
+        seed = self.seed if self.seed is not None else config.getoption("conformance_seed")
         for key, value in (("target", runner.name), ("isa", runner.isa), ("family", self.family),
                            ("seed", seed)):
             self.user_properties.append((key, value))
@@ -95,6 +99,9 @@ class ConformanceItem(pytest.Item):
                             Path(config.getoption("conformance_bundles")))
         self.user_properties.append(("bundle", str(path)))
         from conformance.syntax import format as format_program
+        # the program itself too: with remote workers the bundle stays on the worker's disk,
+        # the report (and JUnit XML) reaches the controller
+        self.user_properties.append(("program", format_program(failure.program)))
         details = "\n".join(f"{t}: {v.status}: {v.detail}" for t, v in failure.verdicts.items())
         raise ConformanceFailure(
             f"{details}\n\nshrunk from {failure.ops_before} to {failure.ops_after} ops"
@@ -107,7 +114,7 @@ class ConformanceItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return Path("conformance"), None, f"conformance[{self.target}-{self.family}]"
+        return Path("conformance"), None, self.name
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -120,7 +127,26 @@ def pytest_collection_modifyitems(session, config, items):
     if unknown:
         raise pytest.UsageError(f"--conformance-family {unknown[0]!r} is not a family "
                                 f"(known: {', '.join(FAMILIES)})")
+    seeds = _seeds(config.getoption("conformance_seeds"))
     for target in targets:
         for family in families:
-            items.append(ConformanceItem.from_parent(session, name=f"conformance[{target}-{family}]",
-                                                     target=target, family=family))
+            for seed in seeds or [None]:
+                name = f"conformance[{target}-{family}" + (f"-seed{seed}]" if seed is not None else "]")
+                items.append(ConformanceItem.from_parent(session, name=name, target=target,
+                                                         family=family, seed=seed))
+
+
+def _seeds(spec: str) -> list[int]:
+    """`1-8` or `1,5,9` as seeds; a usage error otherwise."""
+    if not spec:
+        return []
+    try:
+        if "-" in spec:
+            low, high = (int(x) for x in spec.split("-", 1))
+            if high < low:
+                raise ValueError
+            return list(range(low, high + 1))
+        return [int(x) for x in spec.split(",") if x.strip()]
+    except ValueError:
+        raise pytest.UsageError(f"--conformance-seeds {spec!r}: expected a range like 1-8 or a "
+                                "list like 1,5,9") from None

@@ -40,3 +40,28 @@ def test_an_unknown_family_is_a_usage_error(pytester):
     result = run(pytester, "--conformance-target", "x86_64-native", "--conformance-family", "signal")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--conformance-family 'signal' is not a family*"])
+
+
+def test_seed_shards_are_shared_out_by_xdist_workers(pytester):
+    """--conformance-seeds makes one item per seed; pytest-xdist runs them on two workers and
+    the controller gets every result and property."""
+    pytest.importorskip("xdist", reason="pytest-xdist is not installed (pip install pytest-xdist)")
+    runner_or_skip("x86_64-ref")
+    pytester.makepyfile(test_nothing="def test_unit(): pass\n")
+    installed = pytester._request.config.pluginmanager.has_plugin("conformance")
+    load = [] if installed else ["-p", "conformance.pytest_plugin"]
+    result = pytester.runpytest_subprocess(
+        *load, "-m", "conformance", "-n", "2", "-v", "--conformance-target", "x86_64-ref",
+        "--conformance-family", "pipes,signals", "--conformance-seeds", "1-2",
+        "--conformance-count", "5", "--junitxml", "out.xml")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*gw0*", "*gw1*"], consecutive=False)
+    xml = (pytester.path / "out.xml").read_text()
+    for seed in ("1", "2"):
+        assert f'<property name="seed" value="{seed}" />' in xml
+
+
+def test_a_bad_seed_range_is_a_usage_error(pytester):
+    result = run(pytester, "--conformance-target", "x86_64-ref", "--conformance-seeds", "5-1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--conformance-seeds '5-1': expected a range like 1-8*"])
