@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from conformance.syntax import format as format_program
+
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 BUILTIN_CORPORA = Path(__file__).parent / "corpus"
 
@@ -131,6 +133,7 @@ def _select_targets(spec: str | None):
 
 def cmd_run(args) -> int:
     from conformance import report
+    from conformance.lower import Faults
     from conformance.check import check
     from conformance.lower import NO_FAULTS
     from oracle import PROFILES, predict
@@ -139,6 +142,12 @@ def cmd_run(args) -> int:
     if args.watchdog_ms < 50:
         raise UsageError(f"--watchdog-ms must be at least 50, got {args.watchdog_ms}")
     runners, not_run = _select_targets(args.targets)
+    register = (_faults(args.inject_fault) or Faults()).corrupt_saved_register
+    for runner in runners if register else []:
+        if register not in runner.abi.frame_gregs:
+            raise UsageError(f"--inject-fault corrupt-saved-register={register}: {runner.name} "
+                             f"({runner.abi.name}) saves no such register (known: "
+                             f"{', '.join(runner.abi.frame_gregs)})")
     if args.inject_signal_at is not None:
         return _run_injection(args, runners)
     if args.generate is not None:
@@ -264,9 +273,14 @@ def _run_generated(args, runners, not_run) -> int:
                 verdicts[runner.name] = again
                 print(f"stability on {runner.name}: {again.stability or 'agreed when rerun'}"
                       f" ({again.detail.rsplit('[', 1)[-1].rstrip(']') if again.stability else ''})")
-    path = bundle.write(failure.program, expected, verdicts, Path(args.bundles),
-                        note=f"shrunk from {failure.ops_before} ops; {where}",
-                        faults=_faults(args.inject_fault))
+    try:
+        path = bundle.write(failure.program, expected, verdicts, Path(args.bundles),
+                            note=f"shrunk from {failure.ops_before} ops; {where}",
+                            faults=_faults(args.inject_fault))
+    except OSError as exc:  # a full disk must not lose the finding: print it whole instead
+        print(f"reproducer bundle NOT written to {args.bundles}: {exc.strerror or exc}")
+        print(format_program(failure.program))
+        return EXIT_DIVERGED
     print(f"reproducer bundle: {path}\nrerun it: conformance replay {path}")
     print((path / "program.prog").read_text())
     return EXIT_DIVERGED

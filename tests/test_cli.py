@@ -121,3 +121,10 @@ def test_divergence_gives_exit_status_1(capsys, tmp_path, monkeypatch):
     status, out, _ = run(capsys, "run", "--targets", "x86_64-native", "--corpus", str(path))
     assert status == cli.EXIT_DIVERGED
     assert "p0, record 0 at `r, w = pipe()`: expected 0 [7, 8], observed 0 [3, 4]" in out
+
+
+def test_a_register_the_target_does_not_save_is_a_usage_error(capsys):
+    status, _, err = run(capsys, "run", "--generate", "5", "--targets", "x86_64-ref",
+                         "--inject-fault", "corrupt-saved-register=x19")
+    assert status == cli.EXIT_USAGE
+    assert "x86_64-ref (linux-x86_64) saves no such register" in one_error_line(err)
