@@ -8,8 +8,8 @@ programs, and how that cost grows with program size.
 (from an installed checkout: `pip install -e .`, or with PYTHONPATH=. from the repository).
 `--quick` means --repeat 1 --generated 40 --per-size 10 unless those are given too.
 
-Generated programs are drawn by `generators.programs(family=, max_ops=)` with a derandomized
-Hypothesis run (the same programs every run), and only those whose oracle prediction allows
+Generated programs are drawn by `generators.sample(family=, max_ops=, seed=0)` (the same
+programs every run), and only those whose oracle prediction allows
 exactly one outcome are kept. Batches are DEFAULT_BATCH programs (or the target's own batch
 size), halved while a batch's image is too large; on a VM target every batch boots a VM, and
 both end to end and raw include the boots. Every figure is the median of `--repeat` runs.
@@ -45,15 +45,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence, TypeVar
 
-from hypothesis import HealthCheck, Phase, given, settings
 
 from conformance import trace
 from conformance.batch import DEFAULT_WATCHDOG_MS, build
 from conformance.check import DEFAULT_BATCH, batch_timeout, check
 from conformance.compare import AGREES
 from conformance.findings import KNOWN
-from conformance.ir import Program, walk
-from generators import FAMILIES, programs as program_strategy
+from conformance.ir import Program, op_count
+from generators import FAMILIES, sample
 from oracle import predict
 from targets.runners import DEFAULT_TARGETS, Runner, TargetError, get
 
@@ -115,28 +114,9 @@ def progress(message: str) -> None:
 
 
 def draw_programs(count: int, *, family: str, max_ops: int) -> list[Program]:
-    """`count` generated programs, the same every run, each with one predicted outcome."""
-    drawn: list[Program] = []
-    if not count:
-        return drawn
-
-    # derandomize seeds Hypothesis from this function's source: a fixed draw without the
-    # warnings and the fresh randomness of strategy.example().
-    @settings(database=None, derandomize=True, max_examples=count, phases=[Phase.generate],
-              deadline=None, suppress_health_check=list(HealthCheck))
-    @given(program_strategy(family=family, max_ops=max_ops))
-    def collect(program: Program) -> None:
-        drawn.append(program)
-
-    collect()
-    kept = [p for p in drawn if len(predict(p).outcomes) == 1]
-    return [dataclasses.replace(p, name=f"generated/{i}") for i, p in enumerate(kept)]
-
-
-def op_count(program: Program) -> int:
-    """Ops in the whole program, fork bodies included."""
-    return sum(1 for _ in walk(program))
-
+    """`count` generated programs, the same every run (seed 0), each with one predicted outcome."""
+    return [p for p in sample(count, family=family, max_ops=max_ops, seed=0)
+            if len(predict(p).outcomes) == 1]
 
 def halving(attempt: Callable[[int], T], size: int) -> tuple[int, T]:
     """(size, attempt(size)), halving `size` while a batch image is too large for it."""

@@ -23,7 +23,7 @@ from hypothesis.errors import Flaky
 from conformance.check import check
 from conformance.compare import AGREES, Verdict
 from conformance.findings import KNOWN
-from conformance.ir import Program
+from conformance.ir import Program, op_count
 from conformance.syntax import format as format_program
 from targets.runners import Runner
 
@@ -190,11 +190,6 @@ def _fail(message: str) -> None:
     raise AssertionError(message)
 
 
-def _ops(program: Program) -> int:
-    from conformance.ir import walk
-    return sum(1 for _ in walk(program))
-
-
 def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch_size: int = 50,
             max_ops: int = 20, profile: str = "dev", seed: int | None = None,
             oracle_profile=None, watchdog_ms: int = 2000, faults=None,
@@ -286,7 +281,7 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
         if bad:
             target, verdict = bad[0]
             failing.setdefault(target, True)
-            first_failure.setdefault("ops", _ops(verdict.program))
+            first_failure.setdefault("ops", op_count(verdict.program))
             first_failure.setdefault("at", time.monotonic())
             first_failure["last"] = (verdict.program, {t: v for t, v in bad if v.program == verdict.program})
             _fail(f"{target}: {verdict.program.name or 'program'}: {verdict.detail}")
@@ -325,7 +320,7 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
             smaller = minimise(program, still_fails)
             if smaller is not program:
                 program, verdicts = smaller, {target.name: verdicts_seen[target.name]}
-        state.failure = Failure(program, verdicts, first_failure["ops"], _ops(program),
+        state.failure = Failure(program, verdicts, first_failure["ops"], op_count(program),
                                 time.monotonic() - first_failure["at"], flaky,
                                 hypothesis_seconds, first_failure.get("runs", 0), deletion_runs)
     return state

@@ -251,6 +251,11 @@ def walk(program: Program) -> Iterator[Located]:
     yield from visit(program.body, 0)
 
 
+def op_count(program: Program) -> int:
+    """Ops in the whole program, fork bodies included."""
+    return sum(1 for _ in walk(program))
+
+
 def child_lpids(program: Program) -> dict[int, int]:
     """Map each fork op's index to the logical id of the child it creates."""
     forks = [loc.index for loc in walk(program) if loc.op.body is not None]

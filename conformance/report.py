@@ -146,7 +146,8 @@ def agreement_lines(reports: Sequence[TargetReport]) -> list[str]:
 
 def survey_text(result, *, limit: int = 40) -> str:
     """A survey in words: agreement, causes with their shrunk examples, cross-target splits."""
-    from conformance.survey import cross_isa, ops
+    from conformance.ir import op_count as ops
+    from conformance.survey import cross_isa
     from conformance.syntax import format as format_program
     lines = ["agreement with the oracle:"] + agreement_lines(result.reports)
     lines += _known_section(result.reports)

@@ -20,7 +20,7 @@ from conformance.check import TargetReport, check
 from conformance.compare import AGREES, Verdict
 from conformance.events import Expected
 from conformance.findings import KNOWN
-from conformance.ir import Program, walk
+from conformance.ir import Program
 from conformance.lower import NO_FAULTS, Faults
 from targets.runners import Runner
 
@@ -63,11 +63,6 @@ class Survey:
     causes: list[Cause]
     splits: list[Split]
     seconds: float
-
-
-def ops(program: Program) -> int:
-    """Ops in the whole program, fork bodies included."""
-    return sum(1 for _ in walk(program))
 
 
 def _where(v: Verdict) -> str:

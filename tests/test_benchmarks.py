@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.ir import op_count
 from oracle import predict
 
 _PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "throughput.py"
@@ -91,7 +92,7 @@ def test_op_count_includes_fork_bodies(parse):
         }
         waitpid(c)
     """)
-    assert throughput.op_count(program) == 4
+    assert op_count(program) == 4
 
 
 def test_table_aligns_columns():
@@ -104,5 +105,5 @@ def test_draws_are_deterministic_and_single_outcome():
     again = throughput.draw_programs(8, family="pipes", max_ops=5)
     assert first == again and len(first) == 8
     assert all(len(predict(p).outcomes) == 1 for p in first)
-    assert all(throughput.op_count(p) <= 5 for p in first)
+    assert all(op_count(p) <= 5 for p in first)
     assert throughput.draw_programs(0, family="all", max_ops=5) == []
