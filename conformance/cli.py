@@ -142,12 +142,17 @@ def cmd_run(args) -> int:
     if args.watchdog_ms < 50:
         raise UsageError(f"--watchdog-ms must be at least 50, got {args.watchdog_ms}")
     runners, not_run = _select_targets(args.targets)
-    register = (_faults(args.inject_fault) or Faults()).corrupt_saved_register
-    for runner in runners if register else []:
-        if register not in runner.abi.frame_gregs:
-            raise UsageError(f"--inject-fault corrupt-saved-register={register}: {runner.name} "
-                             f"({runner.abi.name}) saves no such register (known: "
-                             f"{', '.join(runner.abi.frame_gregs)})")
+    faults = _faults(args.inject_fault) or Faults()
+    if faults.sigreturn_skips and args.inject_signal_at is None:
+        raise UsageError("--inject-fault sigreturn-skips=REG breaks the reference machine's "
+                         "sigreturn: use it with --inject-signal-at")
+    for kind, register in (("corrupt-saved-register", faults.corrupt_saved_register),
+                           ("sigreturn-skips", faults.sigreturn_skips)):
+        for runner in runners if register else []:
+            if register not in runner.abi.frame_gregs:
+                raise UsageError(f"--inject-fault {kind}={register}: {runner.name} "
+                                 f"({runner.abi.name}) saves no such register (known: "
+                                 f"{', '.join(runner.abi.frame_gregs)})")
     if args.inject_signal_at is not None:
         return _run_injection(args, runners)
     if args.generate is not None:
@@ -206,11 +211,13 @@ def _run_injection(args, runners) -> int:
     from targets.runners.reference.inject import describe, sweep
     every = _injection_spacing(args, runners)
     programs = load_corpus(args.corpus)
+    faults = _faults(args.inject_fault) or NO_FAULTS
+    skips = (faults.sigreturn_skips,) if faults.sigreturn_skips else ()
     swept = points = unsweepable = failed = 0
     for runner in runners:
         for program in programs:
             result = sweep(program, runner.abi, args.inject_signal, every=every,
-                           faults=_faults(args.inject_fault) or NO_FAULTS)
+                           faults=faults, sigreturn_skips=skips)
             print("\n".join(describe(result, runner.name)), flush=True)
             swept += not result.not_sweepable
             unsweepable += bool(result.not_sweepable)
@@ -341,9 +348,11 @@ def _faults(spec: str | None):
         return Faults(never_end=True)
     if name == "console-garbage" and not value:
         return Faults(console_garbage=True)
+    if name == "sigreturn-skips" and value:
+        return Faults(sigreturn_skips=value)
     raise UsageError(f"--inject-fault {spec!r}: expected drop-sa-onstack, "
-                     "corrupt-saved-register=REG (e.g. x19, rbx), die-after=PROGRAM, never-end "
-                     "or console-garbage")
+                     "corrupt-saved-register=REG (e.g. x19, rbx), die-after=PROGRAM, never-end, "
+                     "console-garbage or sigreturn-skips=REG (with --inject-signal-at)")
 
 
 def cmd_replay(args) -> int:
@@ -498,7 +507,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--no-shrink", action="store_true",
                      help="with --keep-going: do not shrink an example of each cause")
     run.add_argument("--inject-fault", metavar="FAULT",
-                     help="plant a bug to see it caught: drop-sa-onstack, corrupt-saved-register=REG; "
+                     help="plant a bug to see it caught: drop-sa-onstack, corrupt-saved-register=REG, "
+                          "sigreturn-skips=REG (reference machine, --inject-signal-at); "
                           "or break the run: die-after=PROGRAM (a VM's kernel panics), never-end "
                           "(a VM never powers off), console-garbage")
     run.add_argument("--inject-signal-at", metavar="every|N",

@@ -206,6 +206,8 @@ class Faults:
                                         # init exits: a real kernel panic)
     never_end: bool = False             # the batch never ends (a VM never powers off)
     console_garbage: bool = False       # noise and damaged records before every program
+    # A kernel bug, only the reference machine can have it (its kernel is ours):
+    sigreturn_skips: str = ""           # rt_sigreturn leaves this register as the handler left it
 
 
 NO_FAULTS = Faults()

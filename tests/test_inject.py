@@ -3,8 +3,6 @@ which points are swept, that a correct machine keeps the invariant, that a seede
 bug is found at the first instruction where it shows, and the CLI option."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 pytest.importorskip("unicorn", reason="the reference machine needs unicorn (pip install unicorn)")
@@ -35,16 +33,13 @@ def test_a_sigreturn_that_forgets_a_register_is_found_where_it_first_shows(parse
     the handler's clobber then survives sigreturn, and the probe's second snapshot differs."""
     abi, reg = load(abi_name), FORGOTTEN[abi_name]
     program = parse(HANDLER_THEN_PROBE)
-    start = time.monotonic()
     found = sweep(program, abi, sigreturn_skips=(reg,), first_only=True)
-    seconds = time.monotonic() - start
     assert found.baseline == "agrees" and found.breaks, describe(found)
     first = found.breaks[0]
     lines = CodeMap(build([program], abi)).lines
     before = lines[lines.index(first.line) - 1]
     assert first.line.op == 1 and reg in before.text, describe(found)
     assert "record 1 differs" in first.detail and "p0 R(1," in first.detail
-    assert seconds < 60, f"{seconds:.1f} s"
     clean = sweep(program, abi, every=3)
     assert clean.swept > 30 and not clean.breaks, describe(clean)
 
@@ -105,7 +100,21 @@ def test_cli_sweeps_a_corpus_on_the_reference_targets(tmp_path, capsys):
     assert out.splitlines()[-1].startswith("2 program runs swept")
 
 
+@pytest.mark.parametrize("target, reg", [("x86_64-ref", "rbx"), ("aarch64-ref", "x19")])
+def test_cli_finds_a_sigreturn_that_skips_a_register(tmp_path, capsys, target, reg):
+    (tmp_path / "a.prog").write_text(HANDLER_THEN_PROBE)
+    status = main(["run", "--inject-signal-at", "every", "--targets", target, "--corpus",
+                   str(tmp_path), "--inject-fault", f"sigreturn-skips={reg}"])
+    out = capsys.readouterr().out
+    assert status == 1, out
+    assert "uninjected run: agrees" in out and "first at point" in out and "op 1 (probe" in out
+    assert "record 1 differs" in out
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["--inject-fault", "sigreturn-skips=rbx"], "use it with --inject-signal-at"),
+    (["--inject-signal-at", "every", "--targets", "aarch64-ref", "--inject-fault",
+      "sigreturn-skips=rbx"], "aarch64-ref (linux-aarch64) saves no such register"),
     (["--inject-signal-at", "0", "--targets", "x86_64-ref"], "'every' or a positive number"),
     (["--inject-signal-at", "every"], "name its targets with --targets"),
     (["--inject-signal-at", "every", "--targets", "x86_64-ref", "--inject-signal", "SIGFOO"],
