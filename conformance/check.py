@@ -1,6 +1,9 @@
 """Check programs on a target: batch them, run the batches, parse, judge against the oracle."""
 from __future__ import annotations
 
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -18,6 +21,7 @@ from targets.tables import Abi
 REFUSED = "refused"
 DEFAULT_BATCH = 100
 DEFAULT_RERUNS = 5
+DEFAULT_JOBS = 2 * (os.cpu_count() or 1)  # batches in flight: they mostly wait on timers
 DETERMINISTIC, TIMING_SENSITIVE, FLAKY = "deterministic", "timing-sensitive", "flaky"
 
 
@@ -31,6 +35,7 @@ class TargetReport:
     runs: int = 0
     seconds: float = 0.0
     boot_seconds: float = 0.0   # VMs: the part of `seconds` spent booting
+    wall_seconds: float = 0.0   # start to end; less than `seconds` when batches overlap
     notes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -49,15 +54,18 @@ def batch_timeout(count: int, watchdog_ms: int) -> float:
 def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Runner, *,
           batch_size: int = DEFAULT_BATCH, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
           progress: Callable[[int, int, int], None] | None = None,
-          abi: Abi | None = None, faults: Faults = NO_FAULTS, reruns: int = 0) -> TargetReport:
+          abi: Abi | None = None, faults: Faults = NO_FAULTS, reruns: int = 0,
+          jobs: int = DEFAULT_JOBS) -> TargetReport:
     """Run `programs` on `runner` and judge each against `expected` (same order).
 
     `abi` replaces the runner's own table for emitting and normalising, and `faults` plants
     bugs in the emitted code (both for mutation tests). With `reruns`, every program that does
     not agree runs again that many times as it is and that many times with a sched_yield
-    before each op, and its verdict says how stable the result is.
+    before each op, and its verdict says how stable the result is. Up to `jobs` batches
+    run at once (1 for a runner that is not `parallel`).
     """
     abi = abi or runner.abi
+    started = time.monotonic()
     report = TargetReport(runner.name, runner.version())
     verdicts: dict[int, Verdict] = {}
     runnable: list[int] = []
@@ -75,44 +83,70 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
     done = len(verdicts)
     size = runner.batch_size or batch_size
     queue = [runnable[k:k + size] for k in range(0, len(runnable), size)]
-    while queue:
-        chunk = queue.pop(0)
+    in_flight = max(1, jobs if runner.parallel else 1)
+
+    def run_batch(chunk: list[int]):
         batch = build([programs[i] for i in chunk], abi, watchdog_ms=watchdog_ms, faults=faults,
                       ending=runner.batch_ending)
-        result = runner.run(batch.elf, batch_timeout(len(chunk), watchdog_ms))
-        report.runs += 1
-        report.seconds += result.seconds
-        report.boot_seconds += result.boot_seconds or 0.0
-        parsed = trace_mod.parse(result.output)
-        report.notes += [f"batch {report.runs}: {p}" for p in parsed.problems]
-        rest = _unstarted(chunk, parsed)
-        ended = _ending(result) or (rest and "the batch ended before it started every program")
-        if rest and len(rest) < len(chunk):
-            # The run died part-way (a panic, a hung VM): what never started gets a fresh run.
-            report.notes.append(f"batch {report.runs}: {ended}; {len(rest)} programs that had "
-                                "not started run again in a new batch")
-            queue.insert(0, rest)
-        for k, i in enumerate(chunk):
-            if i in rest and len(rest) < len(chunk):
-                continue
-            verdict = judge(programs[i], i, parsed.program(k), expected[i], abi,
-                            parsed.driver_pid, parsed.handlers)
-            if verdict.status in (CRASHED, TARGET_ERROR) and ended:
-                verdict = Verdict(verdict.program, i, verdict.status,
-                                  f"{verdict.detail}; {ended}", verdict.difference,
-                                  verdict.observed, verdict.problems)
-            verdicts[i] = explain(verdict, runner.name, expected[i])
-            done += 1
-        if progress:
-            bad = sum(1 for v in verdicts.values() if v.status not in (AGREES, KNOWN))
-            progress(done, len(programs), bad)
+        return runner.run(batch.elf, batch_timeout(len(chunk), watchdog_ms))
+
+    # Batches run in threads: a runner is a child process (or a VM) that mostly waits on
+    # its programs' timers, so several in flight use the cores that one leaves idle, and
+    # building batch k+1 overlaps running batch k. Results are judged here, in one thread.
+    with ThreadPoolExecutor(max_workers=in_flight) as pool:
+        pending = {}
+        while queue or pending:
+            while queue and len(pending) < in_flight:
+                chunk = queue.pop(0)
+                pending[pool.submit(run_batch, chunk)] = chunk
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                chunk = pending.pop(future)
+                result = future.result()
+                report.runs += 1
+                report.seconds += result.seconds
+                report.boot_seconds += result.boot_seconds or 0.0
+                done += _judge_batch(chunk, result, programs, expected, runner, abi, report,
+                                     verdicts, queue)
+            if progress:
+                bad = sum(1 for v in verdicts.values() if v.status not in (AGREES, KNOWN))
+                progress(done, len(programs), bad)
     if reruns:
         for i, verdict in verdicts.items():
             if verdict.status not in (AGREES, KNOWN, REFUSED):
                 verdicts[i] = _stability(verdict, expected[i], runner, abi, faults, reruns,
                                          watchdog_ms)
     report.verdicts = [verdicts[i] for i in range(len(programs))]
+    report.wall_seconds = time.monotonic() - started
     return report
+
+
+def _judge_batch(chunk: list[int], result, programs, expected, runner: Runner, abi: Abi,
+                 report: TargetReport, verdicts: dict[int, Verdict], queue: list) -> int:
+    """Judge one finished batch into `verdicts`; programs it never started go back on
+    `queue` for a fresh run. Returns how many programs got a verdict."""
+    parsed = trace_mod.parse(result.output)
+    report.notes += [f"batch {report.runs}: {p}" for p in parsed.problems]
+    rest = _unstarted(chunk, parsed)
+    ended = _ending(result) or (rest and "the batch ended before it started every program")
+    if rest and len(rest) < len(chunk):
+        # The run died part-way (a panic, a hung VM): what never started gets a fresh run.
+        report.notes.append(f"batch {report.runs}: {ended}; {len(rest)} programs that had "
+                            "not started run again in a new batch")
+        queue.insert(0, rest)
+    judged = 0
+    for k, i in enumerate(chunk):
+        if i in rest and len(rest) < len(chunk):
+            continue
+        verdict = judge(programs[i], i, parsed.program(k), expected[i], abi,
+                        parsed.driver_pid, parsed.handlers)
+        if verdict.status in (CRASHED, TARGET_ERROR) and ended:
+            verdict = Verdict(verdict.program, i, verdict.status,
+                              f"{verdict.detail}; {ended}", verdict.difference,
+                              verdict.observed, verdict.problems)
+        verdicts[i] = explain(verdict, runner.name, expected[i])
+        judged += 1
+    return judged
 
 
 def _stability(verdict: Verdict, expected: Expected, runner: Runner, abi: Abi, faults: Faults,

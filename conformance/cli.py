@@ -139,6 +139,8 @@ def cmd_run(args) -> int:
     from oracle import PROFILES, predict
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     if args.watchdog_ms < 50:
         raise UsageError(f"--watchdog-ms must be at least 50, got {args.watchdog_ms}")
     runners, not_run = _select_targets(args.targets)
@@ -176,7 +178,7 @@ def cmd_run(args) -> int:
                       file=sys.stderr)
         reports.append(check(programs, expected, runner, batch_size=args.batch_size,
                              watchdog_ms=args.watchdog_ms, progress=progress, reruns=args.reruns,
-                             faults=_faults(args.inject_fault) or NO_FAULTS))
+                             faults=_faults(args.inject_fault) or NO_FAULTS, jobs=args.jobs))
     if args.json:
         print(report.as_json(programs, reports, not_run))
     else:
@@ -322,7 +324,7 @@ def _survey_generated(args, runners, not_run) -> int:
                     watchdog_ms=args.watchdog_ms, reruns=args.reruns,
                     faults=_faults(args.inject_fault) or NO_FAULTS,
                     shrink_causes=not args.no_shrink, predict=lambda p: predict(p, profile),
-                    progress=progress)
+                    progress=progress, jobs=args.jobs)
     if args.json:
         print(report.survey_json(result, not_run))
     else:
@@ -477,6 +479,7 @@ def cmd_findings(args) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
+    from conformance.check import DEFAULT_JOBS
     ap = argparse.ArgumentParser(prog="conformance", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("targets", help="list targets: available or not (why, how to enable)")
@@ -489,6 +492,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, default=100,
                      help="programs per batch ELF (generated batches: at most 10)")
     run.add_argument("--watchdog-ms", type=int, default=2000, help="per-program watchdog")
+    run.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
+                     help=f"batches in flight per target (default {DEFAULT_JOBS}: twice the "
+                          "cores, since batches mostly wait on timers; the reference machine "
+                          "always runs one)")
     run.add_argument("--reruns", type=int, default=5,
                      help="rerun each program that does not agree N times as is and N times with "
                           "yields between ops; the report gives its stability (default 5; 0: off)")

@@ -29,7 +29,8 @@ def table(programs: Sequence[Program], reports: Sequence[TargetReport],
     for name, why in not_run.items():
         lines.append(f"{name}: not run ({why})")
     for r in reports:
-        lines.append(f"{r.target}: {r.version}; {r.runs} batch run(s), {r.seconds:.2f} s")
+        lines.append(f"{r.target}: {r.version}; {r.runs} batch run(s), {r.seconds:.2f} s "
+                     f"({r.wall_seconds:.2f} s wall)")
         lines += [f"  note: {n}" for n in r.notes]
     if reports:
         width = max([len(p.name or f"#{i}") for i, p in enumerate(programs)] + [7])
@@ -114,7 +115,8 @@ def as_json(programs: Sequence[Program], reports: Sequence[TargetReport],
         "not_run": not_run,
         "targets": [{
             "target": r.target, "version": r.version, "batches": r.runs,
-            "seconds": round(r.seconds, 3), "notes": r.notes, "counts": r.counts(),
+            "seconds": round(r.seconds, 3), "wall_seconds": round(r.wall_seconds, 3),
+            "notes": r.notes, "counts": r.counts(),
             "programs": [{
                 "program": v.program.name or f"#{v.index}", "status": v.status,
                 "detail": v.detail, "stability": v.stability or None,
@@ -135,12 +137,13 @@ def agreement_lines(reports: Sequence[TargetReport]) -> list[str]:
         total = max(len(r.verdicts), 1)
         ok, known = counts.get(AGREES, 0), counts.get(KNOWN, 0)
         parts = ", ".join(f"{counts[k]} {k}" for k in ORDER if counts.get(k))
-        boot = (f"; booting {r.boot_seconds:.1f} s of it, "
+        boot = (f"; booting {r.boot_seconds:.1f} s of the batch time, "
                 f"{1000 * (r.seconds - r.boot_seconds) / total:.0f} ms per program after boot"
                 if r.boot_seconds else "")
         lines.append(f"  {r.target}: {len(r.verdicts)} programs: {parts}; agreement "
                      f"{100.0 * ok / total:.2f}% ({100.0 * (ok + known) / total:.2f}% with known "
-                     f"limitations); {r.runs} runs, {r.seconds:.1f} s{boot}")
+                     f"limitations); {r.runs} runs, {r.wall_seconds:.1f} s wall, batch time "
+                     f"{r.seconds:.1f} s{boot}")
     return lines
 
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from conformance.check import TargetReport, check
+from conformance.check import DEFAULT_JOBS, TargetReport, check
 from conformance.compare import AGREES, Verdict
 from conformance.events import Expected
 from conformance.findings import KNOWN
@@ -182,7 +182,8 @@ def survey(programs: Sequence[Program], expected: Sequence[Expected], runners: S
            *, batch_size: int = 100, watchdog_ms: int = 2000, reruns: int = 0,
            faults: Faults = NO_FAULTS, shrink_causes: bool = True,
            predict: Callable[[Program], Expected] | None = None,
-           progress: Callable[[str, int, int, int, float], None] | None = None) -> Survey:
+           progress: Callable[[str, int, int, int, float], None] | None = None,
+           jobs: int = DEFAULT_JOBS) -> Survey:
     """Check `programs` on every runner, then group causes (shrunk) and cross-target splits."""
     start = time.monotonic()
     reports = []
@@ -192,7 +193,7 @@ def survey(programs: Sequence[Program], expected: Sequence[Expected], runners: S
                 progress(name, done, total, bad, time.monotonic() - t0)
         reports.append(check(programs, expected, runner, batch_size=batch_size,
                              watchdog_ms=watchdog_ms, progress=report_progress, reruns=reruns,
-                             faults=faults))
+                             faults=faults, jobs=jobs))
     found = causes(reports)
     if shrink_causes and predict is not None:
         by_name = {r.name: r for r in runners}

@@ -45,6 +45,7 @@ class Runner:
     batch_ending: str = "exit"      # how the batch driver ends (lower.ENDINGS)
     contained: bool = False         # True: the target is its own sandbox (a VM)
     batch_size: int | None = None   # programs per batch when the target wants its own
+    parallel: bool = True           # False: batches must run one at a time (in-process targets)
 
     @property
     def abi(self) -> Abi:

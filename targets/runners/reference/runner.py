@@ -25,6 +25,7 @@ class ReferenceRunner(Runner):
 
     contained: bool = True
     enable: str = _ENABLE
+    parallel: bool = False  # in-process Python: threads would only take turns on the GIL
 
     def unavailable(self) -> str | None:
         if _unicorn_version() is None:

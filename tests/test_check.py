@@ -1,0 +1,54 @@
+"""conformance/check.py: batches in flight at once, verdicts in program order, and runners
+that must run one batch at a time."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import pytest
+
+from conformance.check import check
+from conformance.cli import load_corpus
+from e2e import disagreements, runner_or_skip
+from oracle import predict
+from targets.runners import get
+
+
+class Counting:
+    """Wraps a runner's `run` and records how many runs overlapped at most."""
+
+    def __init__(self, runner, parallel: bool):
+        self.inner = dataclasses.replace(runner, parallel=parallel)
+        self.lock, self.now, self.most, self.calls = threading.Lock(), 0, 0, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def run(self, elf, timeout):
+        with self.lock:
+            self.now += 1
+            self.calls += 1
+            self.most = max(self.most, self.now)
+        try:
+            time.sleep(0.2)  # make overlap certain when batches are allowed to overlap
+            return self.inner.run(elf, timeout)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("parallel, jobs, most", [(True, 3, 3), (False, 3, 1), (True, 1, 1)])
+def test_batches_overlap_only_when_the_runner_allows_it(parallel, jobs, most):
+    runner = Counting(runner_or_skip("x86_64-native"), parallel)
+    programs = [p for p in load_corpus("basic") if "deadlock" not in p.name][:24]
+    report = check(programs, [predict(p) for p in programs], runner, batch_size=4, jobs=jobs)
+    assert runner.calls == 6 and runner.most == most
+    assert not disagreements(report)
+    assert [v.program.name for v in report.verdicts] == [p.name for p in programs]
+    assert [v.index for v in report.verdicts] == list(range(len(programs)))
+
+
+def test_the_reference_machine_runs_one_batch_at_a_time():
+    assert get("x86_64-ref").parallel is False and get("x86_64-native").parallel is True
