@@ -2,7 +2,10 @@
 
 A probe checks that a call preserved every register the ABI says it must; the ones that
 matter most are calls a handler interrupts or runs after (sigsuspend, pause, an interrupted
-read, spin), so steps that run handlers are drawn three times as often.
+read, spin), so steps that run handlers are drawn three times as often, and come first,
+fewest ops first: a choice shrinks towards the first template, so a failing probe shrinks
+towards the smallest step that runs a handler across it (a self-signal, a timer) rather than
+towards a fork whose child waits for its parent's kill.
 """
 from __future__ import annotations
 
@@ -30,5 +33,7 @@ def _wrap(t: Template) -> Template:
                    weight=t.weight * (3 if t.handlers else 1))
 
 
-TEMPLATES = tuple(_wrap(t) for module in (process, timers, signals, pipes, poll, altstack)
-                  for t in module.TEMPLATES if t.family == module.FAMILY and t.name != "ending")
+TEMPLATES = tuple(sorted(
+    (_wrap(t) for module in (process, timers, signals, pipes, poll, altstack)
+     for t in module.TEMPLATES if t.family == module.FAMILY and t.name != "ending"),
+    key=lambda t: (not t.handlers, t.min_ops)))
