@@ -4,6 +4,11 @@ Each process owns its own `Uc` and host buffers (mapped with mem_map_ptr), so fo
 `Uc` plus a memmove of every region and a copy of the register context: about a millisecond,
 with no copy-on-switch cost, which matters because the scheduler switches at every record.
 Running stops at a trap (the ABI's syscall instruction), a fault, or the end of a time slice.
+
+The program break (brk) is kept here, with the memory: it starts at the page-aligned end of
+the highest PT_LOAD segment (Linux without brk randomization), and the heap is one region from
+there to the break's page, zero-filled as it grows, dropped page by page as it shrinks; a
+fork copies it with the rest.
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ class Cpu:
         for base, buf in regions:
             self.uc.mem_map_ptr(base, len(buf), unicorn.UC_PROT_ALL, ctypes.addressof(buf))
         self._stop: Stop | None = None
+        self.brk_base = self.brk = 0  # 0: no program break (a CPU not loaded from an ELF)
         # Every trap instruction of the ISA is hooked: one that is not the ABI's own (x86-64
         # `syscall` under an int-0x80 ABI, or int 0x80, Linux's ia32 entry, under `syscall`)
         # must fault, not slip through unicorn as a no-op.
@@ -60,6 +66,7 @@ class Cpu:
         """A CPU with the ELF's PT_LOAD segments in memory, a stack, and pc at the entry."""
         image = ELFFile(io.BytesIO(elf))
         regions: list[tuple[int, ctypes.Array]] = []
+        image_end = 0
         for seg in image.iter_segments():
             if seg["p_type"] != "PT_LOAD" or not seg["p_memsz"]:
                 continue
@@ -69,8 +76,10 @@ class Cpu:
             data = seg.data()
             ctypes.memmove(ctypes.addressof(buf) + seg["p_vaddr"] - start, data, len(data))
             regions.append((start, buf))
+            image_end = max(image_end, end)
         regions.append((isa.stack_top - STACK_SIZE, ctypes.create_string_buffer(STACK_SIZE)))
         cpu = cls(isa, trap, regions)
+        cpu.brk_base = cpu.brk = image_end
         # Linux's initial stack: argc = 0, argv and envp empty, auxv ends at once.
         cpu.set(isa.sp, isa.stack_top - 64)
         cpu.set(isa.pc, image.header["e_entry"])
@@ -87,7 +96,34 @@ class Cpu:
             regions.append((base, copy))
         child = Cpu(self.isa, self.trap, regions)
         child.set_context(self.context())
+        child.brk_base, child.brk = self.brk_base, self.brk
         return child
+
+    def set_break(self, addr: int) -> int:
+        """brk(addr) as Linux answers it: the break, moved to `addr` unless that is below its
+        start or the heap would run into other memory (then unchanged; brk(0) asks)."""
+        if not self.brk_base or addr < self.brk_base:
+            return self.brk
+        page = self.isa.page
+        new_end = -(-addr // page) * page
+        heap = next((buf for base, buf in self.regions if base == self.brk_base), None)
+        if new_end != self.brk_base + (len(heap) if heap is not None else 0):
+            others = [(b, buf) for b, buf in self.regions if b != self.brk_base]
+            if any(b < new_end and self.brk_base < b + len(buf) for b, buf in others):
+                return self.brk  # mm/mmap.c: the next mapping (the stack) is in the way
+            if heap is not None:
+                self.uc.mem_unmap(self.brk_base, len(heap))
+            self.regions = others
+            size = new_end - self.brk_base
+            if size:
+                grown = ctypes.create_string_buffer(size)  # zeroed, as new anonymous pages
+                if heap is not None:
+                    ctypes.memmove(grown, heap, min(len(heap), size))
+                self.uc.mem_map_ptr(self.brk_base, size, unicorn.UC_PROT_ALL,
+                                    ctypes.addressof(grown))
+                self.regions.append((self.brk_base, grown))
+        self.brk = addr
+        return addr
 
     # -- registers and memory ----------------------------------------------------------------
 

@@ -4,7 +4,8 @@ A raw call arrives as a number and six register values; the ABI table names it, 
 turns its numbers and structs into the model's vocabulary, `oracle.kernel.Kernel` answers, and
 the answer goes back as a register value and out-parameters in guest memory. The signal, timer
 and poll calls are in `sigcalls`. What the machine does with an answer (advance pc, leave it at
-the trap to repeat the call, park, end) is the `Outcome` a handler returns.
+the trap to repeat the call, park, end) is the `Outcome` a handler returns. select is in
+`selectcall`; brk, which the model does not keep, is the process's `Cpu`'s (`set_break`).
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from conformance.ir import PIPE_FLAGS, WAIT_FLAGS, Flags
 from oracle.kernel import Blocked, Done, Gone
 from targets.runners.reference.codec import Codec
 from targets.runners.reference.outcomes import BLOCK, EXIT, HALT, PARK, Outcome, Return, s32
+from targets.runners.reference.selectcall import SelectCalls
 from targets.runners.reference.sigcalls import SignalCalls
 
 
-class Syscalls(SignalCalls):
+class Syscalls(SignalCalls, SelectCalls):
     """Every raw call the reference machine answers, for one ABI and one machine: a call the
     table names `x` is answered by the method `_sys_x` (ENOSYS, noted, if there is none)."""
 
@@ -25,6 +27,7 @@ class Syscalls(SignalCalls):
         self.abi = codec.abi
         self.names = {nr: name for name, nr in self.abi.syscalls.items()}
         self.int_size = self.abi.layouts["pollfd"].fields["fd"][1]  # a C int, as pollfd.fd
+        self.select_started: dict[int, int] = {}  # pid -> when its blocked select began
 
     def handle(self, proc, nr: int, args: list[int]) -> Return | Outcome:
         """Answer one raw call of `proc`."""
@@ -169,6 +172,11 @@ class Syscalls(SignalCalls):
 
     def _sys_getpgrp(self, proc, *_):
         return self.call(proc, "getpgrp")
+
+    def _sys_brk(self, proc, addr, *_):
+        # The model keeps no memory: the break lives with the process's memory (its Cpu),
+        # which fork copies. The raw call returns the break, new or unchanged.
+        return Return(proc.cpu.set_break(addr))
 
     def _sys_sched_yield(self, proc, *_):
         self.machine.yielded = True
