@@ -7,11 +7,13 @@ later call that passes one of them gets the name; pids from getpid and fork beco
 and the child's name (`c1 = fork {...}`), the parent's pid `parent`. Buffers and sizes become
 write payloads and read sizes; the structs the IR knows (sigaction, stack_t, itimerval,
 timespec, pollfd) are decoded with the source ABI's layouts and re-encoded as IR operands.
+select becomes `poll` (its fd_sets and timeval decoded with the ABI's `fd_set` and `timeval`
+layouts) when every fd is in one set, the only case where the two count the same fds.
 The original's output (writes to fd 1/2) becomes `write(1, "...")` with the same bytes, and
 its exit code `exit(code)`.
 
 What cannot be lifted is listed with its address, never silently dropped: calls the IR has no
-op for, calls made inside the original's signal handlers (the ported program's handler is the
+op for (brk: the program break is an address, not comparable across targets), calls made inside the original's signal handlers (the ported program's handler is the
 suite's recording handler), literal pids, the harness's fds. Checks the original made in
 machine code after a call (`regcheck`) are classified: a register compared after the call
 becomes a `probe` of that op when the ABI says the call preserves it; a memory check is
@@ -39,6 +41,7 @@ from conformance.port.source import SourceElf
 from conformance.syntax import STACK_LITERALS, format_op
 from targets.runners.reference.codec import Codec
 from targets.runners.reference.outcomes import s32
+from targets.runners.reference.selectcall import EVENT
 
 CONSOLE_FDS = (1, 2)
 
@@ -534,6 +537,49 @@ class _Lifter:
         return Op("ppoll", (self.pollfds(call, scope), timeout,
                             self.sigset(mask.field("bits")) if mask else NO_MASK))
 
+    def _select(self, call, scope):
+        err = call.errno(self.abi)
+        if err not in (None, "EINTR"):
+            raise _Skip(f"select failed with {err}, which poll would not (a closed fd is "
+                        "POLLNVAL there, not EBADF)")
+        if any(call.args[k] and call.input(role) is None for k, role in
+               ((1, "readfds"), (2, "writefds"), (3, "exceptfds"), (4, "timeout"))):
+            raise _Skip("select with an argument it could not read")
+        if call.input("exceptfds") is not None and call.input("exceptfds").fields:
+            raise _Skip("fds in the except set (select's POLLPRI test has no poll equivalent: "
+                        "poll also wakes on POLLHUP)")
+        entries = select_entries(call)
+        fds = [fd for fd, _ in entries]
+        both = sorted({fd for fd in fds if fds.count(fd) > 1})
+        if both:
+            raise _Skip(f"fd {both[0]} is in both the read and the write set: select counts "
+                        "a ready fd once per set, poll once, so poll is not equivalent")
+        timeout = -1
+        tv = call.input("timeout")
+        if tv is not None:
+            micros = tv.field("sec") * 1_000_000 + tv.field("usec")
+            if micros < 0:
+                raise _Skip("a negative select timeout")
+            timeout = self.millis(micros, call, "timeout")
+            if micros:
+                self.out.notes.append(f"{call.pc:#x} select: the time left it writes back to "
+                                      "the timeval is not carried (poll has none)")
+        pollfds = tuple(PollFd(self.fd(fd, scope, call), Flags((EVENT[role],)))
+                        for fd, role in entries)
+        self.out.notes.append(
+            f"{call.pc:#x} select lifted as poll: every fd is in one set, so select's result "
+            "(the ready bits of its out sets) counts the fds poll counts (those with revents): "
+            "a read-set fd is ready on POLLIN, POLLHUP or POLLERR, a write-set fd on POLLOUT "
+            "or POLLERR; the out sets are compared with the predicted revents. Not the same "
+            "for a read end in the write set once its writers closed (POLLHUP: poll counts "
+            "it, select does not); the expectation check would show that")
+        return Op("poll", (pollfds, timeout))
+
+    def _brk(self, call, scope):
+        raise _Skip(f"the IR has no op for the program break (brk returned {call.result:#x}, "
+                    "an address, which differs per target and per run); the ported program "
+                    "keeps the rest, and its buffers are the harness's own")
+
     # -- what the path relied on ---------------------------------------------------------------
 
     def rely(self, call: CallRecord, op: Op) -> None:
@@ -554,6 +600,9 @@ class _Lifter:
                 from conformance.compare import decode_linux_wait_status
                 status = decode_linux_wait_status(buf.field("value"), self.abi)
                 self.out.relied.append(f"{where}: wait status {status}")
+            elif buf.layout == "fd_set":
+                fds = ", ".join(str(dict(e)["fd"]) for e in buf.fields)
+                self.out.relied.append(f"{where}: {buf.role} out = {{{fds}}}")
             elif buf.fields:
                 fields = "; ".join(", ".join(f"{k}={hex(v) if v >= 0x10000 else v}"
                                              for k, v in element)
@@ -567,6 +616,16 @@ class _Lifter:
         if call.result == self.trace.driver_pid:
             return "the harness (the test's parent)"
         return f"p{lpid}" if lpid is not None else "a process outside the program"
+
+
+def select_entries(call: CallRecord) -> list[tuple[int, str]]:
+    """(fd, "read" | "write") for every fd a recorded select asked about, lowest fd first: the
+    pollfds it is lifted to, in their order."""
+    entries = []
+    for role, name in (("readfds", "read"), ("writefds", "write")):
+        buf = call.input(role)
+        entries += [(dict(element)["fd"], name) for element in (buf.fields if buf else ())]
+    return sorted(entries)
 
 
 def _trap_length(abi) -> int:

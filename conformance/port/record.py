@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from targets.runners.reference.outcomes import BLOCK, PARK, Return
+from targets.runners.reference.outcomes import BLOCK, PARK, Return, s32
+from targets.runners.reference.selectcall import fd_set_bytes, set_bits
 from targets.runners.reference.standalone import (
     DEFAULT_LIMIT_S, Standalone, StandaloneResult, StandaloneSyscalls,
 )
@@ -30,7 +31,7 @@ class Buffer:
     addr: int
     data: bytes
     layout: str | None = None
-    fields: tuple = ()          # ((name, value), ...) per element
+    fields: tuple = ()          # ((name, value), ...) per element (an fd_set: one per fd set)
 
     def field(self, name: str, index: int = 0) -> int:
         """One decoded field (of element `index`)."""
@@ -102,7 +103,7 @@ _ARITY = {"read": 3, "write": 3, "close": 1, "pipe": 1, "pipe2": 2, "dup": 1, "d
           "rt_sigpending": 2, "rt_sigsuspend": 2, "pause": 0, "sigaltstack": 2,
           "setitimer": 3, "getitimer": 2, "alarm": 1, "nanosleep": 2, "poll": 3, "ppoll": 5,
           "rt_sigreturn": 0, "sched_yield": 0, "getpgrp": 0, "getpgid": 1, "setpgid": 2,
-          "clone": 5, "fcntl": 3, "prctl": 2}
+          "clone": 5, "fcntl": 3, "prctl": 2, "select": 5, "brk": 1}
 
 
 def _hex(value: int) -> str:
@@ -111,7 +112,8 @@ def _hex(value: int) -> str:
 
 # What each call reads and writes: (role, argument index, shape). A shape is a layout name,
 # "sigset", "int", "int2" (two ints), ("bytes", argument index of the count), "result"
-# (as many bytes as the call returned) or ("pollfd", argument index of the count).
+# (as many bytes as the call returned), ("pollfd", argument index of the count) or ("fd_set",
+# argument index of nfds: the whole longs that cover nfds bits, as select reads them).
 _INPUTS = {
     "write": [("buf", 1, ("bytes", 2))],
     "rt_sigaction": [("act", 1, "sigaction")],
@@ -122,6 +124,8 @@ _INPUTS = {
     "nanosleep": [("req", 0, "timespec")],
     "poll": [("fds", 0, ("pollfd", 1))],
     "ppoll": [("fds", 0, ("pollfd", 1)), ("timeout", 2, "timespec"), ("mask", 3, "sigset")],
+    "select": [("readfds", 1, ("fd_set", 0)), ("writefds", 2, ("fd_set", 0)),
+               ("exceptfds", 3, ("fd_set", 0)), ("timeout", 4, "timeval")],
 }
 _OUTPUTS = {
     "read": [("buf", 1, "result")],
@@ -138,6 +142,8 @@ _OUTPUTS = {
     "poll": [("fds", 0, ("pollfd", 1))],
     "ppoll": [("fds", 0, ("pollfd", 1))],
     "nanosleep": [("rem", 1, "timespec")],
+    "select": [("readfds", 1, ("fd_set", 0)), ("writefds", 2, ("fd_set", 0)),
+               ("exceptfds", 3, ("fd_set", 0)), ("timeout", 4, "timeval")],
 }
 
 
@@ -217,6 +223,11 @@ class RecordingSyscalls(StandaloneSyscalls):
             return Buffer(role, addr, data, "pollfd",
                           tuple(_decode(data[k * lay.size:(k + 1) * lay.size], lay)
                                 for k in range(count)))
+        if isinstance(shape, tuple) and shape[0] == "fd_set":
+            nfds = max(s32(args[shape[1]]), 0)
+            data = cpu.read(addr, fd_set_bytes(nfds, layouts["fd_set"].fields["word"][1]))
+            fds = tuple(fd for fd in set_bits(data) if fd < nfds)  # select looks no further
+            return Buffer(role, addr, data, "fd_set", tuple((("fd", fd),) for fd in fds))
         lay = layouts[shape]
         data = cpu.read(addr, lay.size)
         return Buffer(role, addr, data, shape, (_decode(data, lay),))

@@ -19,9 +19,10 @@ from conformance.events import (
     WaitStatus, _value_matches,
 )
 from conformance.ir import DATA_RECORD_LIMIT, POLL_EVENTS, SS_FLAGS
-from conformance.port.lift import Lifted
+from conformance.port.lift import Lifted, select_entries
 from conformance.port.record import CallRecord, Trace
 from targets.runners.reference.codec import Codec
+from targets.runners.reference.selectcall import READY
 
 
 @dataclass
@@ -132,6 +133,16 @@ def _pairs(call: CallRecord, event: Call, lpid_of, abi, codec):
                 got = codec.flags(fds.field("revents", k) & 0xFFFF, POLL_EVENTS)
                 yield (f"revents[{k}]", _names(got.names, got.bits),
                        _names(predicted.names, predicted.unknown))
+    if name == "select":
+        # lifted as poll (lift._select): an fd is set in its out set iff poll's predicted
+        # revents hold an event that makes it ready in that set
+        for k, (fd, role) in enumerate(select_entries(call)):
+            out = call.output(f"{role}fds")
+            if out is None or k >= len(event.outs) or not isinstance(event.outs[k], Names):
+                continue
+            original = any(dict(e)["fd"] == fd for e in out.fields)
+            predicted = bool(set(event.outs[k].names) & set(READY[role]))
+            yield f"fd {fd} in the {role} set out", original, predicted
     if name in ("setitimer", "getitimer"):
         buf = call.output("old" if name == "setitimer" else "value")
         if buf is not None and len(event.outs) >= 2:
