@@ -147,6 +147,81 @@ def test_calls_without_an_op_and_calls_inside_handlers_are_listed_with_addresses
     assert result.agreement.agrees and result.agreement.status_original.value == 3
 
 
+
+def test_select_is_lifted_as_poll_with_a_note_and_its_out_sets_are_compared():
+    import dataclasses
+    from conformance.ir import PollFd
+    from conformance.port.verify import verify
+    result = example("breenix_select")[2]
+    polls = [op for op in result.lifted.program.body if op.call == "poll"]
+    assert [[(e.fd.name, e.events.names) for e in op.args[0]] for op in polls] == [
+        [("r1", ("POLLIN",))], [("r1", ("POLLIN",)), ("w1", ("POLLOUT",))]]
+    assert all(op.args[1] == 0 and isinstance(op.args[0][0], PollFd) for op in polls)
+    selects = [c for c, _ in result.lifted.lifted if c.name == "select"]
+    assert len(selects) == 2 and [c.result for c in selects] == [0, 2]
+    assert sum("select lifted as poll" in n for n in result.lifted.notes) == 2
+    # the out sets take part in the expectation check: a run whose second select had left
+    # the read set empty disagrees with the oracle's revents for it
+    trace = result.trace
+    second = selects[1]
+    emptied = dataclasses.replace(second, outputs=tuple(
+        dataclasses.replace(b, fields=()) if b.role == "readfds" else b
+        for b in second.outputs))
+    tampered = dataclasses.replace(trace, calls=tuple(emptied if c is second else c
+                                                      for c in trace.calls))
+    lifted = dataclasses.replace(result.lifted, pairs=[
+        (lpid, index, emptied if call is second else call)
+        for lpid, index, call in result.lifted.pairs])
+    problems = verify(lifted, tampered, predict(result.lifted.program)).problems()
+    assert any("fd 3 in the read set out: the original False, the port True" in p
+               for p in problems), problems
+
+
+def test_select_with_an_fd_in_both_sets_is_unliftable():
+    source = """
+    _start:
+        mov rax, 22
+        mov rdi, 0x420000
+        syscall
+        mov ecx, dword ptr [0x420004]   # the write end in both sets
+        mov rax, 1
+        shl rax, cl
+        mov rsi, 0x420100
+        mov qword ptr [rsi], rax
+        mov qword ptr [rsi + 128], rax
+        mov rax, 23                     # select(w + 1, &set, &set2, NULL, {0, 0}) = 1
+        mov edi, dword ptr [0x420004]
+        add edi, 1
+        mov rsi, 0x420100
+        mov rdx, 0x420180
+        mov r10, 0
+        mov r8, 0x420300
+        syscall
+        mov rdi, rax
+        mov rax, 60
+        syscall
+    """
+    result = port("t.elf", build_test(source, load("linux-x86_64")), "linux-x86_64")
+    assert result.trace.run.exit_code == 1  # writable, not readable: one bit
+    assert [op.call for op in result.lifted.program.body] == ["pipe", "exit"]
+    (item,) = [u for u in result.lifted.unliftable if "select" in u.what]
+    assert "both the read and the write set" in item.what and "not equivalent" in item.what
+    assert item.pc == next(c.pc for c in result.trace.calls if c.name == "select")
+
+
+def test_brk_is_unliftable_with_its_address_and_the_rest_is_ported():
+    result = example("breenix_brk")[2]
+    brks = [c for c in result.trace.calls if c.name == "brk"]
+    assert len(brks) == 2 and brks[1].result == brks[0].result + 4096
+    items = [u for u in result.lifted.unliftable if "brk" in u.what]
+    assert [u.pc for u in items] == [c.pc for c in brks]
+    assert all("no op for the program break" in u.what for u in items)
+    assert f"{brks[1].result:#x}" in items[1].what
+    assert [op.call for op in result.lifted.program.body] == ["pipe", "write", "read", "write",
+                                                               "exit"]
+    assert result.lifted.program.body[1].args[1] == b"hello"  # written from the new page
+
+
 # -- the decoder of checks after a call -----------------------------------------------------
 
 def test_checks_after_a_call_are_classified():

@@ -147,6 +147,259 @@ def test_a_run_is_deterministic(abi_name):
     assert first.exit_code == 0 and first.stdout.count(b":N::") == 20
 
 
+# -- select and brk (answered by the machine: the model has poll and no memory) -------------
+
+def _standalone(source: str, abi_name: str = "linux-x86_64"):
+    from conformance.port.asm import build_test
+    from targets.runners.reference.standalone import run_standalone
+    abi = load(abi_name)
+    return run_standalone(build_test(source, abi), abi)
+
+
+def _longs(data: bytes) -> list[int]:
+    return [int.from_bytes(data[k:k + 8], "little", signed=True) for k in range(0, len(data), 8)]
+
+
+# select(fds[1] + 1, SETS, SETS + 128, EXC_OR_0, TV): after each call its result, the first
+# long of each set and the timeval are stored at OUT (then written to fd 1 at the end)
+_SELECT = """
+.equ FDS, 0x420000
+.equ RSET, 0x420100
+.equ WSET, 0x420180
+.equ XSET, 0x420200
+.equ TV, 0x420280
+.equ OUT, 0x420300
+_start:
+    mov rax, 22
+    mov rdi, FDS
+    syscall
+    mov r12, OUT
+{body}
+    mov rax, 1
+    mov rdi, 1
+    mov rsi, OUT
+    mov rdx, r12
+    sub rdx, OUT
+    syscall
+    mov rax, 231
+    mov rdi, 0
+    syscall
+"""
+
+
+def _select_call(read, write, exc=False, usec=0, timeout=True) -> str:
+    """Asm: fill the sets with the pipe's ends (0 = read end, 1 = write end), select, store
+    result, read set, write set, timeval usec at r12 (r12 += 32)."""
+    lines = []
+    for where, ends in (("RSET", read), ("WSET", write)):
+        lines += ["    xor rax, rax"]
+        for end in ends:
+            lines += [f"    mov ecx, dword ptr [FDS + {4 * end}]", "    mov rdx, 1",
+                      "    shl rdx, cl", "    or rax, rdx"]
+        lines += [f"    mov rsi, {where}", "    mov qword ptr [rsi], rax"]
+    lines += ["    mov rsi, XSET", f"    mov qword ptr [rsi], {1 if exc else 0}",
+              "    mov rsi, TV", "    mov qword ptr [rsi], 0", f"    mov qword ptr [rsi + 8], {usec}",
+              "    mov rax, 23", "    mov edi, dword ptr [FDS + 4]", "    add edi, 1",
+              "    mov rsi, RSET", "    mov rdx, WSET", f"    mov r10, {'XSET' if exc else 0}",
+              f"    mov r8, {'TV' if timeout else 0}", "    syscall",
+              "    mov qword ptr [r12], rax",
+              "    mov rsi, RSET", "    mov rax, qword ptr [rsi]", "    mov qword ptr [r12 + 8], rax",
+              "    mov rsi, WSET", "    mov rax, qword ptr [rsi]", "    mov qword ptr [r12 + 16], rax",
+              "    mov rsi, TV", "    mov rax, qword ptr [rsi + 8]", "    mov qword ptr [r12 + 24], rax",
+              "    add r12, 32"]
+    return "\n".join(lines)
+
+
+def test_select_counts_ready_bits_and_rewrites_the_sets_with_the_ready_fds():
+    r, w = 1 << 3, 1 << 4  # the pipe's fds are 3 and 4 (0-2 are the console)
+    body = "\n".join([
+        _select_call([0, 1], [0, 1]),            # empty pipe: only the write end is writable
+        "    mov rax, 1\n    mov edi, dword ptr [FDS + 4]\n    mov rsi, FDS\n    mov rdx, 1\n"
+        "    syscall",                            # write(fds[1], 1 byte)
+        _select_call([0, 1], [0, 1]),            # now the read end is readable too
+        "    mov rax, 3\n    mov edi, dword ptr [FDS]\n    syscall",   # close(fds[0])
+        _select_call([1], [1]),                  # no readers: POLLERR, ready in both sets
+        _select_call([0], []),                   # the closed fd: EBADF, sets untouched
+        _select_call([1], [], exc=True),         # an except set: not modelled
+        _select_call([], [], usec=1500),         # nothing: waits 2 ms, no time left
+    ])
+    run = _standalone(_SELECT.format(body=body))
+    assert run.exit_code == 0, run
+    got = [tuple(_longs(run.stdout[k:k + 32])) for k in range(0, len(run.stdout), 32)]
+    ebadf, enosys = -load("linux-x86_64").errno["EBADF"], -load("linux-x86_64").errno["ENOSYS"]
+    assert got == [
+        (1, 0, w, 0),
+        (2, r, w, 0),
+        (2, w, w, 0),
+        (ebadf, r, 0, 0),
+        (enosys, w, 0, 0),
+        (0, 0, 0, 0),
+    ]
+    assert any("except set" in n and "ENOSYS" in n for n in run.notes)
+
+
+def test_a_blocking_select_wakes_on_a_write_and_writes_back_the_time_left():
+    """A child writes after sleeping 100 ms; the parent's select (timeout 1 s) wakes then, with
+    the time left (by the model's clock) in its timeval."""
+    source = """
+    .equ FDS, 0x420000
+    .equ RSET, 0x420100
+    .equ TV, 0x420280
+    .equ TS, 0x4202a0
+    _start:
+        mov rax, 22
+        mov rdi, FDS
+        syscall
+        mov rax, 57
+        syscall
+        test rax, rax
+        jnz parent
+        mov rsi, TS                 # child: nanosleep(100 ms), write, exit
+        mov qword ptr [rsi], 0
+        mov qword ptr [rsi + 8], 100000000
+        mov rax, 35
+        mov rdi, TS
+        mov rsi, 0
+        syscall
+        mov rax, 1
+        mov edi, dword ptr [FDS + 4]
+        mov rsi, FDS
+        mov rdx, 1
+        syscall
+        mov rax, 231
+        mov rdi, 0
+        syscall
+    parent:
+        mov rsi, RSET
+        mov qword ptr [rsi], 8      # {3}
+        mov rsi, TV
+        mov qword ptr [rsi], 1
+        mov qword ptr [rsi + 8], 0
+        mov rax, 23
+        mov rdi, 4
+        mov rsi, RSET
+        mov rdx, 0
+        mov r10, 0
+        mov r8, TV
+        syscall
+        mov rsi, RSET
+        mov rdx, qword ptr [rsi]
+        mov qword ptr [rsi + 8], rax
+        mov qword ptr [rsi + 16], rdx
+        mov rax, 1
+        mov rdi, 1
+        lea rsi, [TV]
+        mov rdx, 16
+        syscall
+        mov rax, 1
+        mov rdi, 1
+        mov rsi, RSET + 8
+        mov rdx, 16
+        syscall
+        mov rax, 231
+        mov rdi, 0
+        syscall
+    """
+    run = _standalone(source)
+    assert run.exit_code == 0, run
+    sec, usec, result, rset = _longs(run.stdout)
+    assert (result, rset) == (1, 8)
+    assert (sec, usec) == (0, 900_000)  # 1 s less the child's 100 ms of virtual time
+
+
+def test_brk_grows_zeroed_memory_answers_queries_and_fork_copies_it():
+    """brk(0) is the page-aligned end of the image; growing maps zeroed pages; a failed move
+    (below the start) leaves the break; a forked child has the parent's break and bytes; after
+    a shrink the dropped page faults."""
+    from conformance.port.asm import IMAGE_END
+    source = """
+    .equ OUT, 0x420000
+    .equ WST, 0x420100
+    _start:
+        mov r12, OUT
+        mov rax, 12                 # brk(0)
+        mov rdi, 0
+        syscall
+        mov rbx, rax
+        mov qword ptr [r12], rax
+        lea rdi, [rbx + 8192]       # brk(start + 8192)
+        mov rax, 12
+        syscall
+        mov qword ptr [r12 + 8], rax
+        movzx eax, byte ptr [rbx + 8191]     # zeroed
+        mov qword ptr [r12 + 16], rax
+        mov byte ptr [rbx + 8191], 0x5a
+        mov rax, 12                 # brk(0x1000): below the start, refused
+        mov rdi, 0x1000
+        syscall
+        mov qword ptr [r12 + 24], rax
+        mov rax, 57                 # fork: the child exits with its byte, after its brk(0)
+        syscall
+        test rax, rax
+        jnz parent
+        mov rax, 12
+        mov rdi, 0
+        syscall
+        lea rdx, [rbx + 8192]
+        cmp rax, rdx
+        jne bad
+        movzx edi, byte ptr [rbx + 8191]
+        mov rax, 231
+        syscall
+    bad:
+        mov rax, 231
+        mov rdi, 1
+        syscall
+    parent:
+        mov rdi, rax
+        mov rax, 61
+        mov rsi, WST
+        mov rdx, 0
+        mov r10, 0
+        syscall
+        mov eax, dword ptr [WST]
+        mov qword ptr [r12 + 32], rax
+        mov rax, 12                 # brk(start + 1): shrink to one page
+        lea rdi, [rbx + 1]
+        syscall
+        mov qword ptr [r12 + 40], rax
+        mov rax, 57                 # a child touching the dropped page dies of SIGSEGV
+        syscall
+        test rax, rax
+        jnz parent2
+        mov byte ptr [rbx + 4096], 1
+        mov rax, 231
+        mov rdi, 0
+        syscall
+    parent2:
+        mov rdi, rax
+        mov rax, 61
+        mov rsi, WST
+        mov rdx, 0
+        mov r10, 0
+        syscall
+        mov eax, dword ptr [WST]
+        mov qword ptr [r12 + 48], rax
+        mov rax, 1
+        mov rdi, 1
+        mov rsi, OUT
+        mov rdx, 56
+        syscall
+        mov rax, 231
+        mov rdi, 0
+        syscall
+    """
+    abi = load("linux-x86_64")
+    run = _standalone(source)
+    assert run.exit_code == 0, run
+    start, grown, byte, refused, child, shrunk, segv = _longs(run.stdout)
+    assert start == IMAGE_END and grown == start + 8192 and byte == 0
+    assert refused == grown
+    assert decode_linux_wait_status(child, abi) == WaitStatus("exited", 0x5A)
+    assert shrunk == start + 1
+    assert decode_linux_wait_status(segv, abi) == WaitStatus("killed", "SIGSEGV", False)
+
+
 # -- signal frames -------------------------------------------------------------------------
 
 def _frame_setup(abi_name, siginfo=True, switch_to=None):
