@@ -134,6 +134,8 @@ def _judge_batch(chunk: list[int], result, programs, expected, runner: Runner, a
         report.notes.append(f"batch {report.runs}: {ended}; {len(rest)} programs that had "
                             "not started run again in a new batch")
         queue.insert(0, rest)
+    elif ended and not rest:
+        report.notes.append(f"batch {report.runs}: {ended}; every program had finished")
     judged = 0
     for k, i in enumerate(chunk):
         if i in rest and len(rest) < len(chunk):

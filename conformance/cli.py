@@ -160,6 +160,9 @@ def cmd_run(args) -> int:
     if args.generate is not None:
         return _run_generated(args, runners, not_run)
     programs = load_corpus(args.corpus)
+    if faults.die_after and faults.die_after not in {p.name for p in programs}:
+        raise UsageError(f"--inject-fault die-after={faults.die_after}: no program of that name "
+                         f"in the corpus (e.g. {programs[min(4, len(programs) - 1)].name})")
     profile = PROFILES[args.profile]
     quiet = args.json
     start = time.monotonic()

@@ -159,6 +159,7 @@ def test_vm_that_never_powers_off_is_cut_short_with_results_kept():
     report = check(programs, [predict(p) for p in programs], runner,
                    faults=Faults(never_end=True))
     assert [v.status for v in report.verdicts] == [AGREES] * len(programs)
+    assert any("did not power off; every program had finished" in n for n in report.notes)
     result = runner.run(build(programs, runner.abi, ending="poweroff",
                               faults=Faults(never_end=True)).elf, 60)
     assert result.timed_out and "printed nothing for 5 s and did not power off" in result.incident
