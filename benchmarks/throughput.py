@@ -48,7 +48,9 @@ from typing import Callable, Sequence, TypeVar
 
 from conformance import trace
 from conformance.batch import DEFAULT_WATCHDOG_MS, build
-from conformance.check import DEFAULT_BATCH, batch_timeout, check
+from concurrent.futures import ThreadPoolExecutor
+
+from conformance.check import DEFAULT_BATCH, DEFAULT_JOBS, batch_split, batch_timeout, check
 from conformance.compare import AGREES
 from conformance.findings import KNOWN
 from conformance.ir import Program, op_count
@@ -90,6 +92,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     help=f"max_ops values of the cost-by-size table (default {DEFAULT_SIZES})")
     ap.add_argument("--per-size", type=int,
                     help=f"programs drawn per size (default {DEFAULTS['per_size']})")
+    ap.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
+                    help=f"batches in flight per target (default {DEFAULT_JOBS}, as `conformance "
+                         "run`); the raw baseline runs as many")
     ap.add_argument("--quick", action="store_true",
                     help=", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items())
                     + " (smoke runs)")
@@ -98,7 +103,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for key, default in DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, QUICK[key] if args.quick else default)
-    for key, low in (("repeat", 1), ("generated", 0), ("per_size", 1), ("max_ops", 1)):
+    for key, low in (("repeat", 1), ("generated", 0), ("per_size", 1), ("max_ops", 1),
+                     ("jobs", 1)):
         if getattr(args, key) < low:
             ap.error(f"--{key.replace('_', '-')} must be at least {low}, got {getattr(args, key)}")
     try:
@@ -161,9 +167,12 @@ class Cost:
     checked: int
 
 
-def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: float) -> Cost:
-    """Every cost of `programs` on `runner` (`oracle`: seconds to predict them all)."""
+def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: float,
+            jobs: int = DEFAULT_JOBS) -> Cost:
+    """Every cost of `programs` on `runner` (`oracle`: seconds to predict them all), with
+    `jobs` batches in flight both when checking and when just running (a fair ratio)."""
     abi = runner.abi
+    in_flight = jobs if runner.parallel else 1
 
     def emit(size: int) -> list[bytes]:
         return [build(c, abi, ending=runner.batch_ending).elf for c in chunks(programs, size)]
@@ -171,15 +180,21 @@ def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: fl
     def checked(size: int):
         # check() prefers a runner's own batch size (VMs): hand it the halved one that way.
         sized = dataclasses.replace(runner, batch_size=size) if runner.batch_size else runner
-        return check(programs, [predict(p) for p in programs], sized, batch_size=size)
+        return check(programs, [predict(p) for p in programs], sized, batch_size=size,
+                     jobs=in_flight)
 
     # The first pass finds a batch size whose images fit; the timed ones reuse it.
-    batch, elfs = halving(emit, runner.batch_size or DEFAULT_BATCH)
+    batch, elfs = halving(emit, runner.batch_size
+                          or batch_split(len(programs), DEFAULT_BATCH, in_flight))
     emission = median_seconds(lambda: emit(batch), repeat)
 
+    def run_one(chunk_elf) -> None:
+        chunk, elf = chunk_elf
+        trace.parse(runner.run(elf, batch_timeout(len(chunk), DEFAULT_WATCHDOG_MS)).output)
+
     def run_raw() -> None:
-        for chunk, elf in zip(chunks(programs, batch), elfs):
-            trace.parse(runner.run(elf, batch_timeout(len(chunk), DEFAULT_WATCHDOG_MS)).output)
+        with ThreadPoolExecutor(max_workers=in_flight) as pool:
+            list(pool.map(run_one, zip(chunks(programs, batch), elfs)))
 
     raw = median_seconds(run_raw, repeat)
     full, reports = [], []
@@ -254,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{label}: {len(programs)} programs, {len(set(programs))} distinct{how}")
     print(f"cost by size: {args.per_size} drawn per max_ops value (family {args.family}); "
           f"median of {args.repeat} run{'s' * (args.repeat > 1)}; "
-          f"batches of up to {DEFAULT_BATCH}")
+          f"batches of up to {DEFAULT_BATCH}, {args.jobs} in flight per target")
     runners = []
     for runner in args.runners:
         why = runner.unavailable()
@@ -272,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for runner in runners:
             progress(f"{label} on {runner.name}: {len(programs)} programs")
             rows.append(throughput_row(label, runner.name, measure(programs, runner, args.repeat,
-                                                                   oracle)))
+                                                                   oracle, args.jobs)))
     print()
     print(table(["set", "target", "programs", "batch", "end to end/s", "raw/s", "overhead",
                  "oracle/s", "emission/s", "agree"], rows))
@@ -285,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         oracle = median_seconds(lambda: [predict(p) for p in programs], args.repeat)
         for runner in runners:
             progress(f"max_ops {size} on {runner.name}: {len(programs)} programs")
-            cost = measure(programs, runner, args.repeat, oracle)
+            cost = measure(programs, runner, args.repeat, oracle, args.jobs)
             ms = per_program_ms(cost)
             costs[runner.name].append((size, ops, ms))
             size_rows.append([str(size), runner.name, str(len(programs)), f"{ops:.1f}",

@@ -1,9 +1,16 @@
 """keystone-engine behind one call: assembly text -> machine code for an ABI's ISA."""
 from __future__ import annotations
 
+import threading
+
 import keystone
 
 from targets.tables import Abi
+
+
+# Batches are built in worker threads (conformance.check), and keystone (LLVM MC inside)
+# documents no thread safety: one assembly at a time.
+_LOCK = threading.Lock()
 
 
 class AssemblyError(ValueError):
@@ -22,7 +29,8 @@ def _engine(abi: Abi) -> keystone.Ks:
 def assemble(listing: str, abi: Abi, address: int) -> bytes:
     """Assemble `listing` as if loaded at `address`."""
     try:
-        encoding, _count = _engine(abi).asm(listing, address)
+        with _LOCK:
+            encoding, _count = _engine(abi).asm(listing, address)
     except keystone.KsError as exc:
         statements = [ln.strip() for ln in listing.splitlines()
                       if ln.strip() and not ln.strip().startswith(("#", "//"))]

@@ -51,6 +51,13 @@ def batch_timeout(count: int, watchdog_ms: int) -> float:
     return 30.0 + count * watchdog_ms / 1000.0 * 2
 
 
+def batch_split(count: int, size: int, jobs: int) -> int:
+    """The batch size for `count` programs on a target that starts cheaply: at most `size`,
+    and small enough that each of `jobs` batches in flight gets some (a short run still uses
+    every core)."""
+    return max(1, min(size, -(-count // max(jobs, 1))))
+
+
 def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Runner, *,
           batch_size: int = DEFAULT_BATCH, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
           progress: Callable[[int, int, int], None] | None = None,
@@ -81,9 +88,10 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
         report.notes.append(f"no namespace sandbox ({no_ns}): programs that could signal "
                             "foreign processes are refused")
     done = len(verdicts)
-    size = runner.batch_size or batch_size
-    queue = [runnable[k:k + size] for k in range(0, len(runnable), size)]
     in_flight = max(1, jobs if runner.parallel else 1)
+    # A target with its own batch size pays for each batch (a VM boots): keep it whole.
+    size = runner.batch_size or batch_split(len(runnable), batch_size, in_flight)
+    queue = [runnable[k:k + size] for k in range(0, len(runnable), size)]
 
     def run_batch(chunk: list[int]):
         batch = build([programs[i] for i in chunk], abi, watchdog_ms=watchdog_ms, faults=faults,

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conformance.check import check
+from conformance.check import batch_split, check
 from conformance.cli import load_corpus
 from e2e import disagreements, runner_or_skip
 from oracle import predict
@@ -52,3 +52,9 @@ def test_batches_overlap_only_when_the_runner_allows_it(parallel, jobs, most):
 
 def test_the_reference_machine_runs_one_batch_at_a_time():
     assert get("x86_64-ref").parallel is False and get("x86_64-native").parallel is True
+
+
+@pytest.mark.parametrize("count, size, jobs, split", [
+    (1000, 100, 4, 100), (200, 100, 4, 50), (3, 100, 4, 1), (0, 100, 4, 1), (10, 100, 1, 10)])
+def test_a_short_run_is_split_so_every_job_gets_a_batch(count, size, jobs, split):
+    assert batch_split(count, size, jobs) == split
