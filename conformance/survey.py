@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from conformance.check import DEFAULT_JOBS, TargetReport, check
+from conformance.check import DEFAULT_JOBS, FLAKY, TIMING_SENSITIVE, TargetReport, check
 from conformance.compare import AGREES, Verdict
 from conformance.events import Expected
 from conformance.findings import KNOWN
@@ -117,8 +117,13 @@ def _isa(target: str) -> str:
     return target.split("-", 1)[0]
 
 
-def classify(groups: list[tuple[tuple[str, ...], str]]) -> str:
-    """What a split suggests, from which targets agree with the oracle and with each other."""
+def classify(groups: list[tuple[tuple[str, ...], str]], unstable: Sequence[str] = ()) -> str:
+    """What a split suggests, from which targets agree with the oracle and with each other;
+    `unstable`: the targets whose divergence did not come back on every rerun."""
+    if unstable:
+        return (f"timing-sensitive or flaky on {', '.join(unstable)} (reruns gave other "
+                "results): a program whose outcome depends on timing, not an architecture "
+                "difference until it reproduces")
     agreeing = [t for targets, status in groups if status == AGREES for t in targets]
     others = [(targets, status) for targets, status in groups if status != AGREES]
     if not others:
@@ -146,14 +151,17 @@ def splits(programs: Sequence[Program], reports: Sequence[TargetReport]) -> list
     for i, program in enumerate(programs):
         seen: dict[object, list[str]] = {}
         status: dict[object, str] = {}
+        unstable = []
         for report in reports:
             v = report.verdicts[i]
+            if v.stability in (TIMING_SENSITIVE, FLAKY):
+                unstable.append(report.target)
             key = _seen(v)
             seen.setdefault(key, []).append(report.target)
             status[key] = v.status
         groups = [(tuple(t), status[k]) for k, t in seen.items()]
         if len(groups) > 1 or groups[0][1] != AGREES:
-            out.append(Split(program, groups, classify(groups)))
+            out.append(Split(program, groups, classify(groups, unstable)))
     return out
 
 

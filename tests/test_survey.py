@@ -69,3 +69,17 @@ def test_sample_is_reproducible_and_named():
     assert len(first) == 30
     assert [p.name for p in first[:2]] == ["generated/0", "generated/1"]
     assert first != sample(30, family="pipes", max_ops=8, seed=8)
+
+
+def test_a_divergence_that_reruns_do_not_reproduce_is_not_an_architecture_difference(parse):
+    import dataclasses
+    from conformance.check import DETERMINISTIC, FLAKY
+    programs, reports = _reports(parse, {
+        "aarch64-linux-vm": [(DIVERGES, "sigsuspend", "handler")] * 2,
+        "x86_64-linux-vm": [(AGREES, "", "")] * 2})
+    vm_a = reports[0]
+    vm_a.verdicts = [dataclasses.replace(vm_a.verdicts[0], stability=FLAKY),
+                     dataclasses.replace(vm_a.verdicts[1], stability=DETERMINISTIC)]
+    found = splits(programs, reports)
+    assert found[0].verdict.startswith("timing-sensitive or flaky on aarch64-linux-vm")
+    assert found[1].verdict == "architecture difference between real kernels"
