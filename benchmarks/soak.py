@@ -61,7 +61,7 @@ def truncating(runner: Runner) -> Truncating:
     """`runner` behind the truncating wrapper (same name, ABI and batch settings)."""
     return Truncating(runner.name, runner.abi_name, enable=runner.enable,
                       batch_ending=runner.batch_ending, contained=runner.contained,
-                      batch_size=runner.batch_size, inner=runner)
+                      batch_size=runner.batch_size, parallel=runner.parallel, inner=runner)
 
 
 def faults_for(k: int, runner: Runner, chunk) -> tuple[str, Faults, Runner]:

@@ -135,7 +135,6 @@ def cmd_run(args) -> int:
     from conformance import report
     from conformance.lower import Faults
     from conformance.check import check
-    from conformance.lower import NO_FAULTS
     from oracle import PROFILES, predict
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -181,7 +180,7 @@ def cmd_run(args) -> int:
                       file=sys.stderr)
         reports.append(check(programs, expected, runner, batch_size=args.batch_size,
                              watchdog_ms=args.watchdog_ms, progress=progress, reruns=args.reruns,
-                             faults=_faults(args.inject_fault) or NO_FAULTS, jobs=args.jobs))
+                             faults=faults, jobs=args.jobs))
     if args.json:
         print(report.as_json(programs, reports, not_run))
     else:
