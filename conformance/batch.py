@@ -1,4 +1,4 @@
-"""A batch: many programs in one ELF, run one after another by the driver (see lower_driver).
+"""A batch: many programs in one ELF, run by the driver in one or more lanes (see lower_driver).
 
 Image layout from `IMAGE_BASE`: ELF headers, read-only data (write payloads), code (entry
 first), then the zero-filled state at `Memory.BASE`.
@@ -11,6 +11,7 @@ from conformance.assemble import assemble
 from conformance.elf import HEADER_SIZE, write_elf
 from conformance.emit import emitter_for
 from conformance.ir import Program
+from conformance.lanes import plan
 from conformance.lower import NO_FAULTS, Faults, Memory, Rodata, lower_driver, lower_program
 from targets.tables import Abi
 
@@ -30,11 +31,12 @@ class Batch:
 
 
 def build(programs, abi: Abi, *, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
-          faults: Faults = NO_FAULTS, ending: str = "exit") -> Batch:
+          faults: Faults = NO_FAULTS, ending: str = "exit", lanes: int = 1) -> Batch:
     """Lower, emit, assemble and link `programs` into one batch ELF for `abi`.
 
     `faults` plants deliberate bugs (mutation tests only); `ending` is how the driver ends
-    (lower.ENDINGS: "poweroff" for a batch that boots as a VM's /init).
+    (lower.ENDINGS: "poweroff" for a batch that boots as a VM's /init); `lanes` programs
+    run at once (see conformance.lanes).
     """
     programs = tuple(programs)
     if not programs:
@@ -44,7 +46,8 @@ def build(programs, abi: Abi, *, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
     # (an unnamed program is never the one named: die_after "" means no such fault)
     die_after = names.index(faults.die_after) if faults.die_after and faults.die_after in names \
         else None
-    micro = lower_driver(len(programs), abi, watchdog_ms, ending, faults, die_after, rodata)
+    micro = lower_driver(len(programs), abi, watchdog_ms, ending, faults, die_after, rodata,
+                         plan(programs, lanes))
     for index, program in enumerate(programs):
         micro += lower_program(program, index, abi, rodata, faults)
     listing = emitter_for(abi, faults).render(micro)

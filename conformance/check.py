@@ -62,16 +62,18 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
           batch_size: int = DEFAULT_BATCH, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
           progress: Callable[[int, int, int], None] | None = None,
           abi: Abi | None = None, faults: Faults = NO_FAULTS, reruns: int = 0,
-          jobs: int = DEFAULT_JOBS) -> TargetReport:
+          jobs: int = DEFAULT_JOBS, lanes: int | None = None) -> TargetReport:
     """Run `programs` on `runner` and judge each against `expected` (same order).
 
     `abi` replaces the runner's own table for emitting and normalising, and `faults` plants
     bugs in the emitted code (both for mutation tests). With `reruns`, every program that does
     not agree runs again that many times as it is and that many times with a sched_yield
     before each op, and its verdict says how stable the result is. Up to `jobs` batches
-    run at once (1 for a runner that is not `parallel`).
+    run at once (1 for a runner that is not `parallel`), each running up to `lanes` programs
+    at once (default: the runner's own `lanes`).
     """
     abi = abi or runner.abi
+    lanes = lanes or runner.lanes
     started = time.monotonic()
     report = TargetReport(runner.name, runner.version())
     verdicts: dict[int, Verdict] = {}
@@ -95,7 +97,7 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
 
     def run_batch(chunk: list[int]):
         batch = build([programs[i] for i in chunk], abi, watchdog_ms=watchdog_ms, faults=faults,
-                      ending=runner.batch_ending)
+                      ending=runner.batch_ending, lanes=lanes)
         return runner.run(batch.elf, batch_timeout(len(chunk), watchdog_ms))
 
     # Batches run in threads: a runner is a child process (or a VM) that mostly waits on

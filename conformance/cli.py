@@ -140,6 +140,8 @@ def cmd_run(args) -> int:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.lanes is not None and args.lanes < 1:
+        raise UsageError(f"--lanes must be at least 1, got {args.lanes}")
     if args.watchdog_ms < 50:
         raise UsageError(f"--watchdog-ms must be at least 50, got {args.watchdog_ms}")
     runners, not_run = _select_targets(args.targets)
@@ -180,7 +182,7 @@ def cmd_run(args) -> int:
                       file=sys.stderr)
         reports.append(check(programs, expected, runner, batch_size=args.batch_size,
                              watchdog_ms=args.watchdog_ms, progress=progress, reruns=args.reruns,
-                             faults=faults, jobs=args.jobs))
+                             faults=faults, jobs=args.jobs, lanes=args.lanes))
     if args.json:
         print(report.as_json(programs, reports, not_run))
     else:
@@ -326,7 +328,7 @@ def _survey_generated(args, runners, not_run) -> int:
                     watchdog_ms=args.watchdog_ms, reruns=args.reruns,
                     faults=_faults(args.inject_fault) or NO_FAULTS,
                     shrink_causes=not args.no_shrink, predict=lambda p: predict(p, profile),
-                    progress=progress, jobs=args.jobs)
+                    progress=progress, jobs=args.jobs, lanes=args.lanes)
     if args.json:
         print(report.survey_json(result, not_run))
     else:
@@ -498,6 +500,10 @@ def parser() -> argparse.ArgumentParser:
                      help=f"batches in flight per target (default {DEFAULT_JOBS}: twice the "
                           "cores, since batches mostly wait on timers; the reference machine "
                           "always runs one)")
+    run.add_argument("--lanes", type=int,
+                     help="programs of a batch run at once, side by side (default: the target's; "
+                          "1 runs them one after another; programs that busy-wait always share "
+                          "one lane)")
     run.add_argument("--reruns", type=int, default=5,
                      help="rerun each program that does not agree N times as is and N times with "
                           "yields between ops; the report gives its stability (default 5; 0: off)")

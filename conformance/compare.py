@@ -74,6 +74,8 @@ class Normaliser:
         for rec in trace.driver:
             if rec.kind == "G" and rec.fields and rec.fields[0] > 0:
                 self.pids[rec.fields[0]] = 0
+                if len(rec.fields) > 1 and rec.fields[1] > 0:
+                    self.pids[rec.fields[1]] = DRIVER  # the lane that ran the program
         for recs in trace.procs.values():
             for rec in recs:
                 if rec.kind == "F" and len(rec.fields) == 3 and rec.fields[1] > 0:

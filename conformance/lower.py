@@ -11,7 +11,7 @@ every process has private copies after fork and emitters need no data labels.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Sequence, Union
 
 from conformance.ir import (
     CALLS, NO_MASK, PARENT, SELF, Flags, Group, Op, Program, Ref, SigSet,
@@ -175,6 +175,7 @@ class Memory:
     PPMASK = BASE + 0x10C0
     POLLARR = BASE + 0x1100    # struct pollfd[MAX_POLL]
     MAX_POLL = 16
+    LANE_PID = BASE + 0x1180   # pid of the driver lane running the current program
     READBUF = BASE + 0x2000
     ALTSTACK = BASE + 0x30000  # the alternate signal stack area
     ALTSTACK_SIZE = 0x10000
@@ -652,21 +653,30 @@ GARBAGE = (b"\x00\xff\xfe garbage \x1b[2J @@cf: @@cf:zz.1:0:R::0000 "
 
 def lower_driver(count: int, abi: Abi, watchdog_ms: int, ending: str = "exit",
                  faults: Faults = NO_FAULTS, die_after: int | None = None,
-                 rodata: Rodata | None = None) -> list[MicroOp]:
-    """The batch driver: runs programs 0..count-1 one after another, each under a watchdog.
+                 rodata: Rodata | None = None,
+                 lanes: Sequence[Sequence[int]] | None = None) -> list[MicroOp]:
+    """The batch driver: runs programs 0..count-1, each under a watchdog, in lanes.
 
-    Each program's process 0 is forked into its own process group; the driver (a child
-    subreaper, so orphans come back to it) reaps every process of the program, recording each
-    status, until none is left. If the watchdog expires it records a hang and SIGKILLs the group.
+    `lanes` lists the program indexes of each lane (default: one lane, all in order); a lane
+    runs its programs one after another: it forks each
+    program's process 0 into its own process group and, as a child subreaper (so orphans come
+    back to it), reaps every process of the program, recording each status, until none is
+    left. If the watchdog expires it records a hang and SIGKILLs the group. With one lane the
+    driver is the lane; with more, the driver forks them and reaps them, so that programs
+    that mostly wait on timers overlap (each lane is a separate process: its own watchdog
+    timer, its own pid for the program's `getppid`, recorded with each program's start).
     `ending` "poweroff" is for a batch that boots as a VM's /init: pid 1 forks the driver,
     reaps until nothing is left and powers the VM off (the kernel panics if init exits). The
     driver must not be init itself: the kernel treats the process group of a child of the
     global init as orphaned, and would discard the job-control stops that programs test.
-    `faults` may end the run after program `die_after`, never end it, or print garbage (which
-    needs `rodata`).
+    `faults` may end a lane after program `die_after`, never end the run, or print garbage
+    (which needs `rodata`).
     """
     if ending not in ENDINGS:
         raise ValueError(f"unknown batch ending {ending!r} (known: {', '.join(ENDINGS)})")
+    lanes = [list(lane) for lane in (lanes or [range(count)]) if lane]
+    if sorted(i for lane in lanes for i in lane) != list(range(count)):
+        raise ValueError(f"lanes {lanes} do not list each of the {count} programs once")
     nr, const = abi.nr, abi.const
     sa = abi.layouts["sigaction"]
     itv = abi.layouts["itimerval"]
@@ -674,6 +684,8 @@ def lower_driver(count: int, abi: Abi, watchdog_ms: int, ending: str = "exit",
     out: list[MicroOp] = [Label("_start")]
     if ending == "poweroff":
         out += _init_then_poweroff(abi, die=die_after is not None, hang=faults.never_end)
+    subreaper = Syscall(nr("prctl"), (Imm(const("PR_SET_CHILD_SUBREAPER")), Imm(1), Imm(0),
+                                      Imm(0), Imm(0)), "prctl")
     out += [
         Move(Var(Memory.CUR_LPID), Imm(DRIVER_LPID)),
         Comment("handler addresses: sigaction loads them from here, the trace learns them"),
@@ -681,6 +693,7 @@ def lower_driver(count: int, abi: Abi, watchdog_ms: int, ending: str = "exit",
         Move(Var(Memory.H_INFO), CodeAddr("rt_handler_info")),
         Move(Var(Memory.H_RESTORER), CodeAddr("rt_restorer")),
         Syscall(nr("getpid"), (), "getpid"),
+        Move(Var(Memory.LANE_PID), RET),
         Record("I", (RET, Var(Memory.H_PLAIN), Var(Memory.H_INFO))),
         Comment("dispositions and mask as a fresh process has them, whatever launched us:"),
         Comment("nohup and '&' leave SIGHUP/SIGINT/SIGQUIT ignored, and that survives exec"),
@@ -693,8 +706,7 @@ def lower_driver(count: int, abi: Abi, watchdog_ms: int, ending: str = "exit",
         Syscall(nr("rt_sigprocmask"), (Imm(const("SIG_SETMASK")), Imm(Memory.ZERO), Imm(0),
                                        Imm(abi.limits["sigset_bytes"])), "rt_sigprocmask"),
         Comment("orphans of a program are reparented to the driver, which reaps them"),
-        Syscall(nr("prctl"), (Imm(const("PR_SET_CHILD_SUBREAPER")), Imm(1), Imm(0), Imm(0),
-                              Imm(0)), "prctl"),
+        subreaper,
         Comment("watchdog: SIGALRM interrupts wait4 (no SA_RESTART)"),
         Move(Var(Memory.SIGACTION + sa.offset("handler")), CodeAddr("rt_nop_handler")),
         Move(Var(Memory.SIGACTION + sa.offset("flags")), Imm(const("SA_RESTORER"))),
@@ -705,8 +717,30 @@ def lower_driver(count: int, abi: Abi, watchdog_ms: int, ending: str = "exit",
     for fieldname, value in (("interval_sec", sec), ("interval_usec", usec),
                              ("value_sec", sec), ("value_usec", usec)):
         out.append(Move(Var(Memory.WATCHDOG + itv.offset(fieldname)), Imm(value)))
+    if len(lanes) == 1:
+        return out + _lane(lanes[0], abi, faults, die_after, rodata)
+    for k in range(len(lanes)):
+        emit_fork(abi, out)
+        out.append(Branch("eq", RET, Imm(0), f"lane{k}"))
+    out += [Comment("the driver only reaps its lanes (and whatever a dead lane left behind)"),
+            Label("drv_reap"),
+            Syscall(nr("wait4"), (Imm(-1), Imm(0), Imm(0), Imm(0)), "wait4"),
+            Branch("ne", RET, Imm(-const("ECHILD")), "drv_reap"),
+            Syscall(nr("exit_group"), (Imm(0),), "exit_group")]
+    for k, lane in enumerate(lanes):
+        out += [Label(f"lane{k}"), Comment(f"lane {k}: a subreaper of its own (not inherited)"),
+                subreaper, Syscall(nr("getpid"), (), "getpid"), Move(Var(Memory.LANE_PID), RET)]
+        out += _lane(lane, abi, faults, die_after, rodata)
+    return out
+
+
+def _lane(indexes: Sequence[int], abi: Abi, faults: Faults, die_after: int | None,
+          rodata: Rodata | None) -> list[MicroOp]:
+    """One lane of the driver: programs `indexes` one after another, then exit."""
+    nr, const = abi.nr, abi.const
     p0 = Var(Memory.P0PID)
-    for i in range(count):
+    out: list[MicroOp] = []
+    for i in indexes:
         wait, intr, done = f"drv{i}_wait", f"drv{i}_intr", f"drv{i}_done"
         out += [Comment(f"program {i}"),
                 Move(Var(Memory.CUR_PROG), Imm(i)), Move(Var(Memory.HUNG), Imm(0))]
@@ -717,7 +751,7 @@ def lower_driver(count: int, abi: Abi, watchdog_ms: int, ending: str = "exit",
         out += [
             Branch("eq", RET, Imm(0), entry_label(i)),
             Move(p0, RET),
-            Record("G", (RET,)),
+            Record("G", (RET, Var(Memory.LANE_PID))),
             Branch("lt", RET, Imm(0), done),
             Syscall(nr("setpgid"), (p0, p0), "setpgid"),
             Syscall(nr("setitimer"), (Imm(const("ITIMER_REAL")), Imm(Memory.WATCHDOG), Imm(0)),

@@ -191,7 +191,7 @@ def survey(programs: Sequence[Program], expected: Sequence[Expected], runners: S
            faults: Faults = NO_FAULTS, shrink_causes: bool = True,
            predict: Callable[[Program], Expected] | None = None,
            progress: Callable[[str, int, int, int, float], None] | None = None,
-           jobs: int = DEFAULT_JOBS) -> Survey:
+           jobs: int = DEFAULT_JOBS, lanes: int | None = None) -> Survey:
     """Check `programs` on every runner, then group causes (shrunk) and cross-target splits."""
     start = time.monotonic()
     reports = []
@@ -201,7 +201,7 @@ def survey(programs: Sequence[Program], expected: Sequence[Expected], runners: S
                 progress(name, done, total, bad, time.monotonic() - t0)
         reports.append(check(programs, expected, runner, batch_size=batch_size,
                              watchdog_ms=watchdog_ms, progress=report_progress, reruns=reruns,
-                             faults=faults, jobs=jobs))
+                             faults=faults, jobs=jobs, lanes=lanes))
     found = causes(reports)
     if shrink_causes and predict is not None:
         by_name = {r.name: r for r in runners}

@@ -111,7 +111,7 @@ def parse(output: bytes) -> Trace:
             driver_pid = fields[0] if fields else None
             handlers = fields[1:]
             continue
-        key = (-1 if rec.lpid == DRIVER_LPID else rec.prog, rec.lpid)
+        key = (rec.prog, rec.lpid)  # a driver lane numbers its records across its programs
         if rec.seq in seen.setdefault(key, set()):
             problems.append(f"line {lineno}: duplicate record {_show(m.group(0))}")
             continue

@@ -46,6 +46,7 @@ class Runner:
     contained: bool = False         # True: the target is its own sandbox (a VM)
     batch_size: int | None = None   # programs per batch when the target wants its own
     parallel: bool = True           # False: batches must run one at a time (in-process targets)
+    lanes: int = 16                 # programs of a batch run at once (conformance.lanes)
 
     @property
     def abi(self) -> Abi:

@@ -23,6 +23,10 @@ def command_version(binary: str) -> str:
 class QemuUserRunner(Runner):
     """Runs the ELF under qemu-<isa> found on PATH (the ABI table names the binary)."""
 
+    # qemu-user (7.2) rejects PR_SET_CHILD_SUBREAPER with EINVAL: a lane could not reap its
+    # programs' orphans (they go to the sandbox's pid 1, the driver), so one lane per batch.
+    lanes: int = 1
+
     def binary(self) -> str:
         """The qemu-user binary for this ISA."""
         return self.abi.qemu_user or f"qemu-{self.isa}"

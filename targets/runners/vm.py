@@ -55,6 +55,7 @@ class VmConfig:
     boot_seconds: float = 120.0
     silence_seconds: float = 30.0
     batch_size: int = 100
+    lanes: int = 16
     enable: str = ""
     version_file: str = ""
     tested: bool = True
@@ -110,7 +111,7 @@ class VmRunner(Runner):
     def from_config(cls, config: VmConfig) -> "VmRunner":
         """The runner a config describes."""
         return cls(config.name, config.abi, enable=config.enable, config=config,
-                   batch_ending=config.ending, batch_size=config.batch_size)
+                   batch_ending=config.ending, batch_size=config.batch_size, lanes=config.lanes)
 
     def unavailable(self) -> str | None:
         qemu = self.config.qemu[0]

@@ -26,6 +26,7 @@ class ReferenceRunner(Runner):
     contained: bool = True
     enable: str = _ENABLE
     parallel: bool = False  # in-process Python: threads would only take turns on the GIL
+    lanes: int = 1          # the machine's time is its own: overlapping programs saves nothing
 
     def unavailable(self) -> str | None:
         if _unicorn_version() is None:
