@@ -115,6 +115,32 @@ def test_no_sa_nodefer_handler_waits_for_a_periodic_timer(family):
     assert not bad, bad[0]
 
 
+def prof_timer_periodic_while_spinning(program) -> bool:
+    """A periodic ITIMER_PROF is armed when process 0 spins."""
+    armed = False
+    for op in program.body:
+        if op.call == "setitimer" and op.args and op.args[0] == "ITIMER_PROF":
+            armed = len(op.args) > 2 and op.args[1] > 0 and op.args[2] > 0
+        elif op.call == "spin" and armed:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("family", ["timers", "all"])
+def test_no_periodic_prof_timer_around_spin(family):
+    """generated/826 (seed 2) on aarch64-linux-vm: a 38 ms ITIMER_PROF interval, and the
+    handler's console write (kernel time, which ITIMER_PROF counts) outlasted it."""
+    bad = []
+
+    @SAMPLE
+    @given(programs(family=family))
+    def scan(program):
+        if prof_timer_periodic_while_spinning(program):
+            bad.append(syntax.format(program))
+    scan()
+    assert not bad, bad[0]
+
+
 @settings(max_examples=30, deadline=None, database=None)
 @given(programs(max_ops=3, max_procs=1))
 def test_small_budgets_are_kept(program):
