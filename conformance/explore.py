@@ -38,6 +38,9 @@ PROFILES = {
     "dev": dict(database="dir"),
     # ci: the same examples every run, nothing written.
     "ci": dict(database=None, derandomize=True),
+    # shared: failures kept in a directory every worker and host reaches (NFS, sshfs), which
+    # each run replays first; seeded, since Hypothesis ignores the database when derandomised.
+    "shared": dict(database="shared"),
 }
 
 
@@ -192,6 +195,7 @@ def _fail(message: str) -> None:
 
 def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch_size: int = 50,
             max_ops: int = 20, profile: str = "dev", seed: int | None = None,
+            database_dir: str | None = None,
             oracle_profile=None, watchdog_ms: int = 2000, faults=None,
             hypothesis_shrink_seconds: float = SHRINK_BUDGET_S,
             progress: Callable[[Exploration], None] | None = None) -> Exploration:
@@ -204,7 +208,7 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
     `hypothesis_shrink_seconds` (each step is a real run). After that every candidate it
     proposes is declared failing without a run, so that it stops at once; only programs that
     really failed are kept, and the deletion pass (`minimise`, real runs) goes on from the last
-    of them.
+    of them. `profile` is a key of PROFILES; "shared" keeps failures in `database_dir`.
     """
     batch_size = max(1, min(batch_size, MAX_GENERATED_BATCH))
     from conformance.lower import NO_FAULTS
@@ -235,6 +239,11 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
     database = options.pop("database")
     if database == "dir":
         database = DirectoryBasedExampleDatabase(str(STATE_DIR / "hypothesis"))
+    elif database == "shared":
+        if not database_dir:
+            raise ValueError("the shared profile needs database_dir (a directory every worker "
+                             "reaches)")
+        database = DirectoryBasedExampleDatabase(database_dir)
     # sizes are drawn in 1..batch_size, so about batch_size/2 programs per example; twice
     # that many examples leaves room for discarded ones (Enough ends the run early)
     config = settings(max_examples=2 * max(1, -(-count * 2 // batch_size)) + 10, deadline=None,
@@ -290,6 +299,11 @@ def explore(runners: Sequence[Runner], *, count: int, family: str = "all", batch
     test = config(test)
     if seed is not None:
         test = hypothesis_seed(seed)(test)
+        if database is not None:
+            # @seed switches the database off; a shared one is the point of the profile, and
+            # a seeded shard still reads and writes it (Hypothesis keys it by the test's source).
+            test._hypothesis_internal_use_settings = settings(
+                test._hypothesis_internal_use_settings, database=database)
     flaky = False
     try:
         test()

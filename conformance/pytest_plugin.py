@@ -30,6 +30,13 @@ def pytest_addoption(parser):
     group.addoption("--conformance-seeds", default="",
                     help="a seed range (1-8) or list (1,5,9): one item per seed, so pytest-xdist "
                          "(-n N, or --tx ssh=HOST) shares them out")
+    group.addoption("--conformance-db", default="",
+                    help="a Hypothesis example database directory that every worker and host "
+                         "reaches (NFS, sshfs): failures are kept there and replayed first by "
+                         "every later run (default: none, derandomised)")
+    group.addoption("--conformance-inject-fault", default="",
+                    help="a deliberate bug in the emitted code, as `conformance run "
+                         "--inject-fault` takes it (to see failures travel)")
     group.addoption("--conformance-bundles", default=".conformance/bundles",
                     help="where reproducer bundles go")
 
@@ -89,8 +96,10 @@ class ConformanceItem(pytest.Item):
             self.user_properties.append((key, value))
         if self.target.startswith("best:"):
             print(f"{self.target} ran on {runner.name} ({runner.version()})")
+        database = config.getoption("conformance_db")
         result = explore([runner], count=config.getoption("conformance_count"), family=self.family,
-                         profile="ci", seed=seed)
+                         profile="shared" if database else "ci", database_dir=database or None,
+                         seed=seed, faults=_faults(config.getoption("conformance_inject_fault")))
         self.user_properties.append(("programs", result.programs))
         failure = result.failure
         if failure is None:
@@ -150,3 +159,12 @@ def _seeds(spec: str) -> list[int]:
     except ValueError:
         raise pytest.UsageError(f"--conformance-seeds {spec!r}: expected a range like 1-8 or a "
                                 "list like 1,5,9") from None
+
+
+def _faults(spec: str):
+    """--conformance-inject-fault as `conformance run --inject-fault` reads it."""
+    from conformance.cli import UsageError, _faults as parse
+    try:
+        return parse(spec)
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None

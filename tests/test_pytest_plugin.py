@@ -61,6 +61,34 @@ def test_seed_shards_are_shared_out_by_xdist_workers(pytester):
         assert f'<property name="seed" value="{seed}" />' in xml
 
 
+def test_failures_found_by_workers_land_in_the_shared_database(pytester, tmp_path):
+    """Two xdist workers find a seeded bug (the handler corrupts saved rbx), write the shrunk
+    failure into one shared example database, and a later run on the controller replays it
+    from there: the failing program comes back without generating afresh."""
+    pytest.importorskip("xdist", reason="pytest-xdist is not installed (pip install pytest-xdist)")
+    runner_or_skip("x86_64-ref")
+    pytester.makepyfile(test_nothing="def test_unit(): pass\n")
+    installed = pytester._request.config.pluginmanager.has_plugin("conformance")
+    load = [] if installed else ["-p", "conformance.pytest_plugin"]
+    shared = tmp_path / "hypothesis-db"
+    common = [*load, "-m", "conformance", "-v", "--conformance-target", "x86_64-ref",
+              "--conformance-family", "registers", "--conformance-count", "20",
+              "--conformance-inject-fault", "corrupt-saved-register=rbx",
+              "--conformance-db", str(shared)]
+    result = pytester.runpytest_subprocess(*common, "-n", "2", "--conformance-seeds", "1-2")
+    result.assert_outcomes(failed=2)
+    saved = [p for p in shared.rglob("*") if p.is_file()]
+    assert saved, "no worker wrote to the shared database"
+    # Seed 3 with one program does not meet the bug on its own (an empty database: passes);
+    # with the database the workers filled, the stored failure is replayed first and fails.
+    alone = [*common[:-1], str(tmp_path / "empty-db"), "--conformance-seeds", "3",
+             "--conformance-count", "1"]
+    pytester.runpytest_subprocess(*alone).assert_outcomes(passed=1)
+    again = pytester.runpytest_subprocess(*common, "--conformance-seeds", "3",
+                                          "--conformance-count", "1")
+    again.assert_outcomes(failed=1)
+
+
 def test_a_bad_seed_range_is_a_usage_error(pytester):
     result = run(pytester, "--conformance-target", "x86_64-ref", "--conformance-seeds", "5-1")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
