@@ -46,6 +46,8 @@ def build(programs, abi: Abi, *, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
     # (an unnamed program is never the one named: die_after "" means no such fault)
     die_after = names.index(faults.die_after) if faults.die_after and faults.die_after in names \
         else None
+    # A run that dies "after program X" means one thing only when programs run in order.
+    lanes = 1 if die_after is not None else lanes
     micro = lower_driver(len(programs), abi, watchdog_ms, ending, faults, die_after, rodata,
                          plan(programs, lanes))
     for index, program in enumerate(programs):
