@@ -58,6 +58,8 @@ def nodefer_meets_periodic_timer(program) -> str:
                 interval = op.args[2] if len(op.args) > 2 else 0
                 if which in TIMER_SIGNAL:  # not an invalid-timer error path
                     (periodic.add if value and interval else periodic.discard)(TIMER_SIGNAL[which])
+            elif op.call == "alarm":
+                periodic.discard("SIGALRM")  # alarm replaces ITIMER_REAL, never periodic
             elif op.call in ("sigsuspend", "spin") and periodic & nodefer:
                 return syntax.format_op(op)[0]
             if op.body is not None:
