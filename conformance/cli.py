@@ -145,7 +145,7 @@ def cmd_run(args) -> int:
     if args.watchdog_ms < 50:
         raise UsageError(f"--watchdog-ms must be at least 50, got {args.watchdog_ms}")
     runners, not_run = _select_targets(args.targets)
-    faults = _faults(args.inject_fault) or Faults()
+    faults = parse_faults(args.inject_fault) or Faults()
     if faults.sigreturn_skips and args.inject_signal_at is None:
         raise UsageError("--inject-fault sigreturn-skips=REG breaks the reference machine's "
                          "sigreturn: use it with --inject-signal-at")
@@ -217,7 +217,7 @@ def _run_injection(args, runners) -> int:
     from targets.runners.reference.inject import describe, sweep
     every = _injection_spacing(args, runners)
     programs = load_corpus(args.corpus)
-    faults = _faults(args.inject_fault) or NO_FAULTS
+    faults = parse_faults(args.inject_fault) or NO_FAULTS
     skips = (faults.sigreturn_skips,) if faults.sigreturn_skips else ()
     swept = points = unsweepable = failed = 0
     for runner in runners:
@@ -257,7 +257,7 @@ def _run_generated(args, runners, not_run) -> int:
                          batch_size=args.batch_size, max_ops=args.max_ops,
                          profile=args.hypothesis_profile, seed=args.seed,
                          oracle_profile=PROFILES[args.profile], watchdog_ms=args.watchdog_ms,
-                         faults=_faults(args.inject_fault), progress=progress)
+                         faults=parse_faults(args.inject_fault), progress=progress)
     except InvalidArgument as exc:
         raise UsageError(str(exc)) from None
     targets = ", ".join(r.name for r in runners)
@@ -281,7 +281,7 @@ def _run_generated(args, runners, not_run) -> int:
         for runner in runners:
             if runner.name in verdicts:
                 again = check([failure.program], [expected], runner, watchdog_ms=args.watchdog_ms,
-                              faults=_faults(args.inject_fault) or NO_FAULTS,
+                              faults=parse_faults(args.inject_fault) or NO_FAULTS,
                               reruns=args.reruns).verdicts[0]
                 verdicts[runner.name] = again
                 print(f"stability on {runner.name}: {again.stability or 'agreed when rerun'}"
@@ -289,7 +289,7 @@ def _run_generated(args, runners, not_run) -> int:
     try:
         path = bundle.write(failure.program, expected, verdicts, Path(args.bundles),
                             note=f"shrunk from {failure.ops_before} ops; {where}",
-                            faults=_faults(args.inject_fault))
+                            faults=parse_faults(args.inject_fault))
     except OSError as exc:  # a full disk must not lose the finding: print it whole instead
         print(f"reproducer bundle NOT written to {args.bundles}: {exc.strerror or exc}")
         print(format_program(failure.program))
@@ -326,7 +326,7 @@ def _survey_generated(args, runners, not_run) -> int:
                   file=sys.stderr)
     result = survey(programs, expected, runners, batch_size=args.batch_size,
                     watchdog_ms=args.watchdog_ms, reruns=args.reruns,
-                    faults=_faults(args.inject_fault) or NO_FAULTS,
+                    faults=parse_faults(args.inject_fault) or NO_FAULTS,
                     shrink_causes=not args.no_shrink, predict=lambda p: predict(p, profile),
                     progress=progress, jobs=args.jobs, lanes=args.lanes)
     if args.json:
@@ -338,7 +338,7 @@ def _survey_generated(args, runners, not_run) -> int:
     return EXIT_DIVERGED if report.failed(result.reports) else EXIT_OK
 
 
-def _faults(spec: str | None):
+def parse_faults(spec: str | None):
     """--inject-fault: a deliberate bug in the emitted code, to show that the checks catch it."""
     from conformance.lower import Faults
     if not spec:

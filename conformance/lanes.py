@@ -45,14 +45,14 @@ def plan(programs: Sequence[Program], lanes: int) -> list[list[int]]:
         return [list(range(len(programs)))]
     hogs = [i for i, p in enumerate(programs) if busy(p)]
     taken = set(hogs)
-    rest = sorted((i for i in range(len(programs)) if i not in taken),
-                  key=lambda i: (-estimate_ms(programs[i]), i))
+    cost = {i: estimate_ms(p) for i, p in enumerate(programs) if i not in taken}
+    rest = sorted(cost, key=lambda i: (-cost[i], i))
     out: list[list[int]] = [hogs] if hogs else []
     free = lanes - len(out)
     shared = [[] for _ in range(free)]
     load = [(0, k) for k in range(free)]
     for i in rest:
-        cost, k = heapq.heappop(load)
+        so_far, k = heapq.heappop(load)
         shared[k].append(i)
-        heapq.heappush(load, (cost + estimate_ms(programs[i]), k))
+        heapq.heappush(load, (so_far + cost[i], k))
     return [sorted(lane) for lane in out + shared if lane]

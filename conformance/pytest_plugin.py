@@ -163,8 +163,8 @@ def _seeds(spec: str) -> list[int]:
 
 def _faults(spec: str):
     """--conformance-inject-fault as `conformance run --inject-fault` reads it."""
-    from conformance.cli import UsageError, _faults as parse
+    from conformance.cli import UsageError, parse_faults
     try:
-        return parse(spec)
+        return parse_faults(spec)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None

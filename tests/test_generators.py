@@ -42,6 +42,19 @@ def check_timers(program) -> None:
 TIMER_SIGNAL = {"ITIMER_REAL": "SIGALRM", "ITIMER_VIRTUAL": "SIGVTALRM", "ITIMER_PROF": "SIGPROF"}
 
 
+def scan_for(family: str, flaw) -> list[str]:
+    """Every sampled program of `family` for which `flaw(program)` is true, as text."""
+    bad = []
+
+    @SAMPLE
+    @given(programs(family=family))
+    def scan(program):
+        if flaw(program):
+            bad.append(syntax.format(program))
+    scan()
+    return bad
+
+
 def nodefer_meets_periodic_timer(program) -> str:
     """A wait for a periodic timer's signal whose handler has SA_NODEFER: then a handler
     slower than the interval meets the next expiry (two handlers where the oracle sees one).
@@ -106,14 +119,7 @@ def test_every_family_gives_valid_deterministic_programs(family, data):
 def test_no_sa_nodefer_handler_waits_for_a_periodic_timer(family):
     """generated/1462 (seed 2) showed it on aarch64-linux-vm under load: SA_NODEFER, a 10 ms
     interval, and the handler met the next expiry before sigsuspend returned."""
-    bad = []
-
-    @SAMPLE
-    @given(programs(family=family))
-    def scan(program):
-        if nodefer_meets_periodic_timer(program):
-            bad.append(syntax.format(program))
-    scan()
+    bad = scan_for(family, nodefer_meets_periodic_timer)
     assert not bad, bad[0]
 
 
@@ -132,14 +138,7 @@ def prof_timer_periodic_while_spinning(program) -> bool:
 def test_no_periodic_prof_timer_around_spin(family):
     """generated/826 (seed 2) on aarch64-linux-vm: a 38 ms ITIMER_PROF interval, and the
     handler's console write (kernel time, which ITIMER_PROF counts) outlasted it."""
-    bad = []
-
-    @SAMPLE
-    @given(programs(family=family))
-    def scan(program):
-        if prof_timer_periodic_while_spinning(program):
-            bad.append(syntax.format(program))
-    scan()
+    bad = scan_for(family, prof_timer_periodic_while_spinning)
     assert not bad, bad[0]
 
 
