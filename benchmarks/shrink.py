@@ -16,7 +16,7 @@ import statistics
 import sys
 import time
 
-from conformance.cli import _faults
+from conformance.cli import parse_faults
 from conformance.explore import explore
 from conformance.syntax import format as format_program
 from targets.runners import get
@@ -47,7 +47,7 @@ def main(argv=None) -> None:
     for seed in seeds(args.seeds):
         t0 = time.monotonic()
         result = explore([runner], count=500, family=args.family, max_ops=args.max_ops,
-                         profile="ci", seed=seed, faults=_faults(args.fault))
+                         profile="ci", seed=seed, faults=parse_faults(args.fault))
         f = result.failure
         if f is None:
             print(f"seed {seed}: no failure found in {result.programs} programs")
