@@ -6,6 +6,7 @@ simplest first, numbers shrink towards their lower bound.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Callable
@@ -60,6 +61,11 @@ def _step(draw, builder: "Builder", proc: Proc, avail: int, stop_odds: int) -> b
         builder.draw = outer
 
 
+# One strategy object per range, reused: building and validating a fresh strategy for each
+# of a program's hundred-odd choices cost more than drawing them.
+_integers = functools.lru_cache(maxsize=None)(st.integers)
+
+
 class Builder:
     """State of one program being drawn."""
 
@@ -77,15 +83,15 @@ class Builder:
     def pick(self, options):
         """One of `options`; shrinks towards the first."""
         options = list(options)
-        return options[0] if len(options) == 1 else self.draw(st.sampled_from(options))
+        return options[0] if len(options) == 1 else options[self.draw(_integers(0, len(options) - 1))]
 
     def num(self, lo: int, hi: int) -> int:
         """An integer in [lo, hi]; shrinks towards lo."""
-        return lo if lo == hi else self.draw(st.integers(lo, hi))
+        return lo if lo == hi else self.draw(_integers(lo, hi))
 
     def flip(self, p_true: int = 1, of: int = 2) -> bool:
         """True with probability about p_true/of; shrinks to False."""
-        return self.draw(st.integers(0, of - 1)) >= of - p_true
+        return self.draw(_integers(0, of - 1)) >= of - p_true
 
     def subset(self, items, most: int | None = None) -> list:
         """A few of `items`, in order; shrinks towards none."""

@@ -68,9 +68,16 @@ def raw_programs(*, family: str = "all", max_ops: int = 20, max_procs: int = 3,
 
 def deterministic(program: Program) -> bool:
     """Whether the oracle allows exactly one outcome, and that outcome is not a hang."""
-    from oracle import predict  # imported late: building a strategy needs no oracle
-    outcomes = predict(program).outcomes
+    outcomes = linux_prediction(program).outcomes
     return len(outcomes) == 1 and not outcomes[0].hung
+
+
+@functools.lru_cache(maxsize=1024)
+def linux_prediction(program: Program):
+    """The oracle's prediction under the Linux profile, kept for the programs drawn last: a
+    drawn program is predicted by the filter above and again by whoever checks it."""
+    from oracle import predict  # imported late: building a strategy needs no oracle
+    return predict(program)
 
 
 def _draw_program(draw, *, family: str, max_ops: int, max_procs: int,
