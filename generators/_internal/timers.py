@@ -3,7 +3,7 @@
 A timer is armed right before the call that waits for it (nothing that could take real time
 in between), with its signal handled, and it is spent or disarmed within the same step: no
 timer is left running between steps. Values (and sleeps, and poll timeouts) stay within
-10..200 ms; ITIMER_REAL values that must not fire before the next op are at least 100 ms;
+10..200 ms, and a timer that ends a spin() within 10..30 ms; ITIMER_REAL values that must not fire before the next op are at least 100 ms;
 alarm() only ever disarms (its unit is a whole second).
 """
 from __future__ import annotations
@@ -17,6 +17,9 @@ SIGNAL_OF = {"ITIMER_REAL": "SIGALRM", "ITIMER_VIRTUAL": "SIGVTALRM", "ITIMER_PR
 WHICH = tuple(SIGNAL_OF)
 BAD_WHICH = (3, -1)  # ITIMER_* are 0..2 on every ABI
 INTERRUPTIBLE = ("read", "write", "nanosleep", "poll", "ppoll", "spin")
+# How long a spin() burns CPU before its timer fires: spinners cannot overlap beyond the
+# cores (conformance.lanes), so they bound a batch's time; a few scheduler ticks suffice.
+SPIN_MS = (10, 30)
 
 
 def query(b: Builder, p: Proc, room: int) -> None:
@@ -145,7 +148,8 @@ def interrupts(b: Builder, p: Proc, room: int, calls=INTERRUPTIBLE) -> None:
             mask = b.pick((NO_MASK, b.suspend_mask(p, [sig])))
             b.op(p, "ppoll", entries, timeout, mask)
     else:
-        b.op(p, "setitimer", "ITIMER_REAL", value)
+        # Nothing else waits here, and every spinning millisecond is a CPU's: keep it short.
+        b.op(p, "setitimer", "ITIMER_REAL", b.num(*SPIN_MS))
         b.op(p, "spin")
     p._deliver(sig)
 
@@ -160,8 +164,8 @@ def cpu(b: Builder, p: Proc, room: int) -> None:
     which = "ITIMER_VIRTUAL" if k > 1 else b.pick(("ITIMER_VIRTUAL", "ITIMER_PROF"))
     # No SA_NODEFER with a periodic CPU timer, for the reason given in suspend().
     sig = _arm_for(b, p, which, deliveries=k, avoid=("SA_NODEFER",) if k > 1 else ())
-    interval = b.num(10, 50) if k > 1 else 0
-    b.op(p, "setitimer", which, b.num(10, 100), interval)
+    interval = b.num(*SPIN_MS) if k > 1 else 0
+    b.op(p, "setitimer", which, b.num(*SPIN_MS), interval)
     for _ in range(k):
         b.op(p, "spin")
         p._deliver(sig)
