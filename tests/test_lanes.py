@@ -13,14 +13,23 @@ QUICK = parse("getpid()")
 BUSY = parse("setitimer(ITIMER_VIRTUAL, 20)\nspin()")
 
 
-def test_busy_programs_share_the_first_lane_and_the_rest_are_balanced():
+def test_busy_programs_stay_in_the_spinner_lanes_and_every_lane_is_balanced():
     programs = [SLEEPY, BUSY, QUICK, SLEEPY, BUSY, SLEEPY, QUICK]
     plan = lanes.plan(programs, 3)
-    assert plan[0] == [1, 4]
-    rest = plan[1:]
-    assert sorted(i for lane in rest for i in lane) == [0, 2, 3, 5, 6]
-    sleepers = [sum(programs[i] is SLEEPY for i in lane) for lane in rest]
-    assert sorted(sleepers) == [1, 2]  # three 150 ms sleepers over two lanes, not 3 + 0
+    assert lanes.busy_lanes(3) == 1 and {1, 4} <= set(plan[0])
+    assert not any(programs[i] is BUSY for lane in plan[1:] for i in lane)
+    assert sorted(i for lane in plan for i in lane) == list(range(len(programs)))
+    sleepers = [sum(programs[i] is SLEEPY for i in lane) for lane in plan]
+    assert sleepers == [1, 1, 1]  # 150 ms each: one per lane, not 3 + 0 + 0
+
+
+def test_many_lanes_spread_busy_programs_over_one_lane_in_eight():
+    programs = [BUSY] * 8 + [SLEEPY] * 30
+    plan = lanes.plan(programs, 16)
+    assert lanes.busy_lanes(16) == 2
+    holding = [k for k, lane in enumerate(plan) if any(programs[i] is BUSY for i in lane)]
+    assert holding == [0, 1]
+    assert [sum(programs[i] is BUSY for i in plan[k]) for k in holding] == [4, 4]
 
 
 def test_one_lane_keeps_program_order():
