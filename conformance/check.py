@@ -79,10 +79,11 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
     verdicts: dict[int, Verdict] = {}
     runnable: list[int] = []
     no_ns = None if runner.contained else namespace_unavailable()
-    for i, program in enumerate(programs):
-        reason = unsafe_without_namespace(program) if no_ns else None
+    for i in range(len(programs)):
+        # (programs[i] only when needed: a lazy sequence would wait for every program here)
+        reason = unsafe_without_namespace(programs[i]) if no_ns else None
         if reason:
-            verdicts[i] = Verdict(program, i, REFUSED, f"not run: {reason}, and this host has "
+            verdicts[i] = Verdict(programs[i], i, REFUSED, f"not run: {reason}, and this host has "
                                   f"no pid namespace to contain it ({no_ns})")
         else:
             runnable.append(i)

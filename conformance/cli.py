@@ -304,31 +304,35 @@ def _survey_generated(args, runners, not_run) -> int:
     from hypothesis.errors import InvalidArgument
     from conformance import report
     from conformance.lower import NO_FAULTS
+    from conformance.supply import Supply
     from conformance.survey import survey
-    from generators import sample
     from oracle import PROFILES, predict
     profile = PROFILES[args.profile]
     quiet = args.json
-    start = time.monotonic()
     try:
-        programs = sample(args.generate, family=args.family, max_ops=args.max_ops, seed=args.seed)
+        supply = Supply(args.generate, family=args.family, max_ops=args.max_ops,
+                        seed=args.seed, profile_name=args.profile)
     except InvalidArgument as exc:
         raise UsageError(str(exc)) from None
-    expected = [predict(p, profile) for p in programs]
     if not quiet:
-        print(f"{len(programs)} programs ({args.family}, at most {args.max_ops} ops, seed "
-              f"{args.seed}) drawn and predicted in {time.monotonic() - start:.1f} s",
-              file=sys.stderr)
+        print(f"drawing and predicting {args.generate} programs ({args.family}, at most "
+              f"{args.max_ops} ops, seed {supply.seed}) in {supply.workers} worker processes, "
+              "while the first target checks them", file=sys.stderr)
+
     def progress(name, done, total, bad, seconds):
         if not quiet:
             rate = done / max(seconds, 1e-9)
             print(f"  {name}: {done}/{total} programs, {rate:.1f}/s, {bad} not agreeing so far",
                   file=sys.stderr)
-    result = survey(programs, expected, runners, batch_size=args.batch_size,
-                    watchdog_ms=args.watchdog_ms, reruns=args.reruns,
-                    faults=parse_faults(args.inject_fault) or NO_FAULTS,
-                    shrink_causes=not args.no_shrink, predict=lambda p: predict(p, profile),
-                    progress=progress, jobs=args.jobs, lanes=args.lanes)
+    with supply:
+        result = survey(supply, supply.expected, runners, batch_size=args.batch_size,
+                        watchdog_ms=args.watchdog_ms, reruns=args.reruns,
+                        faults=parse_faults(args.inject_fault) or NO_FAULTS,
+                        shrink_causes=not args.no_shrink, predict=lambda p: predict(p, profile),
+                        progress=progress, jobs=args.jobs, lanes=args.lanes)
+    if not quiet:
+        print(f"{args.generate} programs drawn and predicted in {supply.seconds():.1f} s "
+              f"({len(set(result.programs))} distinct)", file=sys.stderr)
     if args.json:
         print(report.survey_json(result, not_run))
     else:

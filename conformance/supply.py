@@ -1,0 +1,155 @@
+"""Generated programs and their predictions, drawn in worker processes while checking runs.
+
+Drawing (Hypothesis) and predicting (the oracle) cost more CPU per program than running one,
+and both are pure Python: in one process they neither overlap the targets' runs nor use a
+second core. A Supply draws fixed-size shards of programs in a pool of worker processes and
+hands them out as a Sequence whose items block until their shard is done, so `check` can
+start running batch 1 while later shards are still being drawn.
+
+Each shard is its own generate-only Hypothesis run, seeded from (seed, shard index): the same
+count and seed give the same programs whatever the number of workers.
+"""
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import random
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from conformance.events import Expected
+from conformance.ir import Program
+
+MAX_SHARD = 100
+MIN_SHARD = 10
+WORKER_NICENESS = 5  # the targets' runs (timed programs) come first on a busy machine
+
+
+def shard_size(count: int) -> int:
+    """Programs per shard: small enough that a short run still keeps every worker busy, large
+    enough that a shard's Hypothesis run is worth starting. Depends on `count` only."""
+    return max(MIN_SHARD, min(MAX_SHARD, -(-count // 8)))
+
+
+def shard_seed(seed: int, index: int, attempt: int = 0) -> int:
+    """The Hypothesis seed of one shard (and retry): a stable hash of the three numbers."""
+    digest = hashlib.sha256(f"{seed}:{index}:{attempt}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def draw_shard(index: int, size: int, stride: int, *, family: str, max_ops: int, seed: int,
+               profile_name: str, name: str) -> tuple[list[Program], list[Expected]]:
+    """Shard `index` (of shards of `stride` programs; the last may be shorter): exactly
+    `size` programs named `name/<global index>`, and their predictions under the named
+    oracle profile."""
+    from generators import sample
+    from generators._internal.core import linux_prediction
+    from oracle import PROFILES, predict
+    profile = PROFILES[profile_name]
+    drawn: list[Program] = []
+    attempt = 0
+    while len(drawn) < size:  # a Hypothesis run may return fewer if it discards some
+        drawn += sample(size - len(drawn), family=family, max_ops=max_ops,
+                        seed=shard_seed(seed, index, attempt))
+        attempt += 1
+    first = index * stride
+    programs = [Program(p.body, p.doc, f"{name}/{first + k}") for k, p in enumerate(drawn)]
+    if profile_name == "linux":  # the generator's filter has predicted these already
+        return programs, [linux_prediction(p) for p in programs]
+    return programs, [predict(p, profile) for p in programs]
+
+
+def _lower_priority() -> None:
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:
+        pass
+
+
+class Supply(Sequence):
+    """`count` generated programs, drawn and predicted in `workers` processes; `supply[i]`
+    waits for program i. Use as a context manager (it owns the pool)."""
+
+    def __init__(self, count: int, *, family: str = "all", max_ops: int = 20,
+                 seed: int | None = None, profile_name: str = "linux",
+                 workers: int | None = None, name: str = "generated") -> None:
+        from generators import programs
+        programs(family=family, max_ops=max_ops)  # bad arguments fail here, not in a worker
+        if count < 1:
+            raise ValueError(f"a supply needs at least one program, got {count}")
+        self.count = count
+        self.seed = random.SystemRandom().randrange(2 ** 32) if seed is None else seed
+        self.workers = workers or os.cpu_count() or 1
+        self.size = shard_size(count)
+        self.started = time.monotonic()
+        self.finished: float | None = None
+        self._pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"),
+                                         initializer=_lower_priority)
+        shards = -(-count // self.size)
+        self._pending = shards
+        self._lock = threading.Lock()
+        self._shards: list[Future] = []
+        for k in range(shards):
+            size = min(self.size, count - k * self.size)
+            future = self._pool.submit(draw_shard, k, size, self.size, family=family,
+                                       max_ops=max_ops, seed=self.seed,
+                                       profile_name=profile_name, name=name)
+            future.add_done_callback(self._shard_done)
+            self._shards.append(future)
+        self.expected = _Predictions(self)
+
+    def _shard_done(self, _future: Future) -> None:
+        with self._lock:
+            self._pending -= 1
+            if not self._pending:
+                self.finished = time.monotonic()
+
+    def shard(self, i: int) -> tuple[list[Program], list[Expected]]:
+        """The shard holding program i (waits for it)."""
+        if not 0 <= i < self.count:
+            raise IndexError(i)
+        return self._shards[i // self.size].result()
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self.count))]
+        if i < 0:
+            i += self.count
+        return self.shard(i)[0][i % self.size]
+
+    def seconds(self) -> float:
+        """How long drawing took, start to last shard (so far, if not done)."""
+        return (self.finished or time.monotonic()) - self.started
+
+    def close(self) -> None:
+        """Stop the workers (dropping shards nobody waited for)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "Supply":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _Predictions(Sequence):
+    """The predictions of a Supply's programs, in the same order."""
+
+    def __init__(self, supply: Supply) -> None:
+        self._supply = supply
+
+    def __len__(self) -> int:
+        return len(self._supply)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        return self._supply.shard(i)[1][i % self._supply.size]
