@@ -3,10 +3,11 @@ programs, and how that cost grows with program size.
 
     python benchmarks/throughput.py [--corpus all] [--targets ...] [--repeat 3]
         [--generated 200] [--family all] [--max-ops 20]
-        [--sizes 5,10,20,50] [--per-size 50] [--quick]
+        [--sizes 5,10,20,50] [--per-size 50] [--stream 1000] [--quick]
 
 (from an installed checkout: `pip install -e .`, or with PYTHONPATH=. from the repository).
-`--quick` means --repeat 1 --generated 40 --per-size 10 unless those are given too.
+`--quick` means --repeat 1 --generated 40 --per-size 10 --stream 200 unless those are given
+too.
 
 Generated programs are drawn by `generators.sample(family=, max_ops=, seed=0)` (the same
 programs every run), and only those whose oracle prediction allows
@@ -25,11 +26,16 @@ Progress goes to stderr; stdout gets, in order:
    output), `overhead` (end to end time / raw time), `oracle/s` (predictions per second,
    the same on every target), `emission/s` (programs lowered, assembled and linked per
    second), `agree` (programs that agreed, or hit a documented limitation, of those checked).
-3. A cost-by-size table, one row per `--sizes` value and available target: `max_ops`,
+3. A stream table, one row per available target: `--stream` programs (seed 0) drawn and
+   predicted in worker processes while the target checks them, as `conformance run
+   --generate N --keep-going` does: `programs`, `distinct`, `seconds` (start to last
+   verdict, drawing included), `programs/s`, `after boot/s` (VMs: the boot left out),
+   `drawn in s` (start to last program drawn), `agree`.
+4. A cost-by-size table, one row per `--sizes` value and available target: `max_ops`,
    `programs`, `mean ops` (actual ops per program, fork bodies included: a generated program
    has at most max_ops), then milliseconds per program: `end to end`, `raw`, `oracle`,
    `emission`, and `agree`.
-4. Per target, one `growth` line: each of those costs for the size with the most mean ops
+5. Per target, one `growth` line: each of those costs for the size with the most mean ops
    divided by the same cost for the size with the fewest (a larger max_ops does not always
    draw larger programs), next to the growth of the mean op count.
 
@@ -59,8 +65,8 @@ from oracle import predict
 from targets.runners import DEFAULT_TARGETS, Runner, TargetError, get
 
 T = TypeVar("T")
-DEFAULTS = {"repeat": 3, "generated": 200, "per_size": 50}
-QUICK = {"repeat": 1, "generated": 40, "per_size": 10}
+DEFAULTS = {"repeat": 3, "generated": 200, "per_size": 50, "stream": 1000}
+QUICK = {"repeat": 1, "generated": 40, "per_size": 10, "stream": 200}
 DEFAULT_SIZES = "5,10,20,50"
 
 
@@ -92,6 +98,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     help=f"max_ops values of the cost-by-size table (default {DEFAULT_SIZES})")
     ap.add_argument("--per-size", type=int,
                     help=f"programs drawn per size (default {DEFAULTS['per_size']})")
+    ap.add_argument("--stream", type=int,
+                    help="programs drawn, predicted and checked as a stream, 0 for none "
+                    f"(default {DEFAULTS['stream']})")
     ap.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
                     help=f"batches in flight per target (default {DEFAULT_JOBS}, as `conformance "
                          "run`); the raw baseline runs as many")
@@ -104,7 +113,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, QUICK[key] if args.quick else default)
     for key, low in (("repeat", 1), ("generated", 0), ("per_size", 1), ("max_ops", 1),
-                     ("jobs", 1)):
+                     ("jobs", 1), ("stream", 0)):
         if getattr(args, key) < low:
             ap.error(f"--{key.replace('_', '-')} must be at least {low}, got {getattr(args, key)}")
     try:
@@ -175,7 +184,8 @@ def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: fl
     in_flight = jobs if runner.parallel else 1
 
     def emit(size: int) -> list[bytes]:
-        return [build(c, abi, ending=runner.batch_ending).elf for c in chunks(programs, size)]
+        return [build(c, abi, ending=runner.batch_ending, lanes=runner.lanes).elf
+                for c in chunks(programs, size)]
 
     def checked(size: int):
         # check() prefers a runner's own batch size (VMs): hand it the halved one that way.
@@ -206,6 +216,24 @@ def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: fl
     agreed = sum(1 for v in last if v.status in (AGREES, KNOWN))
     return Cost(len(programs), batch, statistics.median(full), raw, oracle, emission, agreed,
                 len(last))
+
+
+def measure_stream(count: int, runner: Runner, *, family: str, max_ops: int, seed: int,
+                   jobs: int) -> list[str]:
+    """One row of the stream table: `count` programs drawn and predicted in worker processes
+    while `runner` checks them (what `conformance run --generate N --keep-going` does)."""
+    from conformance.supply import Supply
+    start = time.perf_counter()
+    with Supply(count, family=family, max_ops=max_ops, seed=seed) as supply:
+        report = check(supply, supply.expected, runner, jobs=jobs if runner.parallel else 1)
+        seconds = time.perf_counter() - start
+        drawn = supply.seconds()
+        distinct = len(set(supply))
+    after_boot = seconds - report.boot_seconds
+    agreed = sum(1 for v in report.verdicts if v.status in (AGREES, KNOWN))
+    return [runner.name, str(count), str(distinct), f"{seconds:.1f}", f"{count / seconds:.1f}",
+            f"{count / after_boot:.1f}" if report.boot_seconds else "-", f"{drawn:.1f}",
+            f"{agreed}/{count}"]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -291,6 +319,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     print()
     print(table(["set", "target", "programs", "batch", "end to end/s", "raw/s", "overhead",
                  "oracle/s", "emission/s", "agree"], rows))
+
+    if args.stream:
+        stream_rows = []
+        for runner in runners:
+            progress(f"stream on {runner.name}: {args.stream} programs")
+            stream_rows.append(measure_stream(args.stream, runner, family=args.family,
+                                              max_ops=args.max_ops, seed=0, jobs=args.jobs))
+        print()
+        print(table(["stream", "programs", "distinct", "seconds", "programs/s",
+                     "after boot/s", "drawn in s", "agree"], stream_rows))
 
     size_rows, costs = [], {r.name: [] for r in runners}
     for size, programs in by_size:

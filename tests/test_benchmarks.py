@@ -19,7 +19,7 @@ _spec.loader.exec_module(throughput)
 
 def test_defaults():
     args = throughput.parse_args(["--targets", "x86_64-native"])
-    assert (args.repeat, args.generated, args.per_size) == (3, 200, 50)
+    assert (args.repeat, args.generated, args.per_size, args.stream) == (3, 200, 50, 1000)
     assert args.sizes == (5, 10, 20, 50)
     assert args.family == "all" and args.max_ops == 20
     assert [r.name for r in args.runners] == ["x86_64-native"]
@@ -27,14 +27,14 @@ def test_defaults():
 
 def test_quick_sets_small_values_unless_given():
     args = throughput.parse_args(["--quick"])
-    assert (args.repeat, args.generated, args.per_size) == (1, 40, 10)
+    assert (args.repeat, args.generated, args.per_size, args.stream) == (1, 40, 10, 200)
     args = throughput.parse_args(["--quick", "--repeat", "2", "--generated", "0"])
     assert (args.repeat, args.generated, args.per_size) == (2, 0, 10)
 
 
 @pytest.mark.parametrize("argv", [
     ["--sizes", "5,x"], ["--sizes", "0,5"], ["--sizes", ""], ["--repeat", "0"],
-    ["--per-size", "0"], ["--generated", "-1"], ["--family", "nope"], ["--targets", "vax-native"],
+    ["--per-size", "0"], ["--generated", "-1"], ["--stream", "-1"], ["--family", "nope"], ["--targets", "vax-native"],
 ])
 def test_bad_arguments_are_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -107,3 +107,12 @@ def test_draws_are_deterministic_and_single_outcome():
     assert all(len(predict(p).outcomes) == 1 for p in first)
     assert all(op_count(p) <= 5 for p in first)
     assert throughput.draw_programs(0, family="all", max_ops=5) == []
+
+
+def test_a_stream_row_counts_every_program_it_drew():
+    from tests.e2e import runner_or_skip
+    runner = runner_or_skip("x86_64-native")
+    row = throughput.measure_stream(12, runner, family="pipes", max_ops=6, seed=0, jobs=2)
+    name, count, distinct, _, _, after_boot, _, agree = row
+    assert (name, count, after_boot, agree) == ("x86_64-native", "12", "-", "12/12")
+    assert 1 <= int(distinct) <= 12
