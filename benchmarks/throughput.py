@@ -29,7 +29,8 @@ Progress goes to stderr; stdout gets, in order:
 3. A stream table, one row per available target: `--stream` programs (seed 0) drawn and
    predicted in worker processes while the target checks them, as `conformance run
    --generate N --keep-going` does: `programs`, `distinct`, `seconds` (start to last
-   verdict, drawing included), `programs/s`, `after boot/s` (VMs: the boot left out),
+   verdict, drawing included), `programs/s`, `after boot/s` (VMs: programs/s with the
+   boots' share of the batch time taken out of `seconds`),
    `drawn in s` (start to last program drawn), `agree`.
 4. A cost-by-size table, one row per `--sizes` value and available target: `max_ops`,
    `programs`, `mean ops` (actual ops per program, fork bodies included: a generated program
@@ -101,8 +102,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--stream", type=int,
                     help="programs drawn, predicted and checked as a stream, 0 for none "
                     f"(default {DEFAULTS['stream']})")
-    ap.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
-                    help=f"batches in flight per target (default {DEFAULT_JOBS}, as `conformance "
+    ap.add_argument("--jobs", type=int,
+                    help=f"batches in flight per target (default the target's, else {DEFAULT_JOBS}, as `conformance "
                          "run`); the raw baseline runs as many")
     ap.add_argument("--quick", action="store_true",
                     help=", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items())
@@ -114,7 +115,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             setattr(args, key, QUICK[key] if args.quick else default)
     for key, low in (("repeat", 1), ("generated", 0), ("per_size", 1), ("max_ops", 1),
                      ("jobs", 1), ("stream", 0)):
-        if getattr(args, key) < low:
+        if getattr(args, key) is not None and getattr(args, key) < low:
             ap.error(f"--{key.replace('_', '-')} must be at least {low}, got {getattr(args, key)}")
     try:
         args.runners = [get(name) for name in args.targets.split(",")]
@@ -177,11 +178,11 @@ class Cost:
 
 
 def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: float,
-            jobs: int = DEFAULT_JOBS) -> Cost:
+            jobs: int | None = None) -> Cost:
     """Every cost of `programs` on `runner` (`oracle`: seconds to predict them all), with
     `jobs` batches in flight both when checking and when just running (a fair ratio)."""
     abi = runner.abi
-    in_flight = jobs if runner.parallel else 1
+    in_flight = (jobs or runner.jobs or DEFAULT_JOBS) if runner.parallel else 1
 
     def emit(size: int) -> list[bytes]:
         return [build(c, abi, ending=runner.batch_ending, lanes=runner.lanes).elf
@@ -219,20 +220,22 @@ def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: fl
 
 
 def measure_stream(count: int, runner: Runner, *, family: str, max_ops: int, seed: int,
-                   jobs: int) -> list[str]:
+                   jobs: int | None) -> list[str]:
     """One row of the stream table: `count` programs drawn and predicted in worker processes
     while `runner` checks them (what `conformance run --generate N --keep-going` does)."""
     from conformance.supply import Supply
     start = time.perf_counter()
     with Supply(count, family=family, max_ops=max_ops, seed=seed) as supply:
-        report = check(supply, supply.expected, runner, jobs=jobs if runner.parallel else 1)
+        report = check(supply, supply.expected, runner, jobs=jobs)
         seconds = time.perf_counter() - start
         drawn = supply.seconds()
         distinct = len(set(supply))
-    after_boot = seconds - report.boot_seconds
+    # Batches overlap, so boots are taken out as their share of the batch time.
+    after_boot = seconds * (1 - report.boot_seconds / report.seconds) if report.seconds else 0
     agreed = sum(1 for v in report.verdicts if v.status in (AGREES, KNOWN))
     return [runner.name, str(count), str(distinct), f"{seconds:.1f}", f"{count / seconds:.1f}",
-            f"{count / after_boot:.1f}" if report.boot_seconds else "-", f"{drawn:.1f}",
+            f"{count / after_boot:.1f}" if report.boot_seconds and after_boot else "-",
+            f"{drawn:.1f}",
             f"{agreed}/{count}"]
 
 
@@ -297,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{label}: {len(programs)} programs, {len(set(programs))} distinct{how}")
     print(f"cost by size: {args.per_size} drawn per max_ops value (family {args.family}); "
           f"median of {args.repeat} run{'s' * (args.repeat > 1)}; "
-          f"batches of up to {DEFAULT_BATCH}, {args.jobs} in flight per target")
+          f"batches of up to {DEFAULT_BATCH}, "
+          f"{args.jobs or f'the target default ({DEFAULT_JOBS} unless it sets one)'} in flight per target")
     runners = []
     for runner in args.runners:
         why = runner.unavailable()

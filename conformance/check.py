@@ -62,17 +62,19 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
           batch_size: int = DEFAULT_BATCH, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
           progress: Callable[[int, int, int], None] | None = None,
           abi: Abi | None = None, faults: Faults = NO_FAULTS, reruns: int = 0,
-          jobs: int = DEFAULT_JOBS, lanes: int | None = None) -> TargetReport:
+          jobs: int | None = None, lanes: int | None = None) -> TargetReport:
     """Run `programs` on `runner` and judge each against `expected` (same order).
 
     `abi` replaces the runner's own table for emitting and normalising, and `faults` plants
     bugs in the emitted code (both for mutation tests). With `reruns`, every program that does
     not agree runs again that many times as it is and that many times with a sched_yield
     before each op, and its verdict says how stable the result is. Up to `jobs` batches
-    run at once (1 for a runner that is not `parallel`), each running up to `lanes` programs
-    at once (default: the runner's own `lanes`).
+    run at once (default: the runner's own `jobs`, else DEFAULT_JOBS; 1 for a runner that is
+    not `parallel`), each running up to `lanes` programs at once (default: the runner's own
+    `lanes`).
     """
     abi = abi or runner.abi
+    jobs = jobs or runner.jobs or DEFAULT_JOBS
     lanes = lanes or runner.lanes
     started = time.monotonic()
     report = TargetReport(runner.name, runner.version())

@@ -138,7 +138,7 @@ def cmd_run(args) -> int:
     from oracle import PROFILES, predict
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     if args.lanes is not None and args.lanes < 1:
         raise UsageError(f"--lanes must be at least 1, got {args.lanes}")
@@ -500,14 +500,15 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, default=100,
                      help="programs per batch ELF (generated batches: at most 10)")
     run.add_argument("--watchdog-ms", type=int, default=2000, help="per-program watchdog")
-    run.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
-                     help=f"batches in flight per target (default {DEFAULT_JOBS}: twice the "
-                          "cores, since batches mostly wait on timers; the reference machine "
-                          "always runs one)")
+    run.add_argument("--jobs", type=int,
+                     help="batches in flight per target (default: the target's, else "
+                          f"{DEFAULT_JOBS}: twice the cores, since batches mostly wait on timers;"
+                          " qemu-user 16, as it runs one lane; the reference machine always "
+                          "runs one)")
     run.add_argument("--lanes", type=int,
                      help="programs of a batch run at once, side by side (default: the target's; "
-                          "1 runs them one after another; programs that busy-wait always share "
-                          "one lane)")
+                          "1 runs them one after another; programs that busy-wait run in one "
+                          "lane of every eight)")
     run.add_argument("--reruns", type=int, default=5,
                      help="rerun each program that does not agree N times as is and N times with "
                           "yields between ops; the report gives its stability (default 5; 0: off)")

@@ -191,7 +191,7 @@ def survey(programs: Sequence[Program], expected: Sequence[Expected], runners: S
            faults: Faults = NO_FAULTS, shrink_causes: bool = True,
            predict: Callable[[Program], Expected] | None = None,
            progress: Callable[[str, int, int, int, float], None] | None = None,
-           jobs: int = DEFAULT_JOBS, lanes: int | None = None) -> Survey:
+           jobs: int | None = None, lanes: int | None = None) -> Survey:
     """Check `programs` on every runner, then group causes (shrunk) and cross-target splits."""
     start = time.monotonic()
     reports = []

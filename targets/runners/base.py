@@ -47,6 +47,7 @@ class Runner:
     batch_size: int | None = None   # programs per batch when the target wants its own
     parallel: bool = True           # False: batches must run one at a time (in-process targets)
     lanes: int = 16                 # programs of a batch run at once (conformance.lanes)
+    jobs: int | None = None         # batches in flight, when the target wants other than the default
 
     @property
     def abi(self) -> Abi:

@@ -26,6 +26,9 @@ class QemuUserRunner(Runner):
     # qemu-user (7.2) rejects PR_SET_CHILD_SUBREAPER with EINVAL: a lane could not reap its
     # programs' orphans (they go to the sandbox's pid 1, the driver), so one lane per batch.
     lanes: int = 1
+    # ... so its programs overlap as separate batches instead: each is its own qemu process
+    # in its own sandbox, and mostly waits on timers.
+    jobs: int | None = 16
 
     def binary(self) -> str:
         """The qemu-user binary for this ISA."""
