@@ -49,15 +49,14 @@ import dataclasses
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence, TypeVar
 
-
 from conformance import trace
 from conformance.batch import DEFAULT_WATCHDOG_MS, build
-from concurrent.futures import ThreadPoolExecutor
-
-from conformance.check import DEFAULT_BATCH, DEFAULT_JOBS, batch_split, batch_timeout, check
+from conformance.check import (DEFAULT_BATCH, DEFAULT_JOBS, batch_split, batch_timeout, check,
+                               in_flight)
 from conformance.compare import AGREES
 from conformance.findings import KNOWN
 from conformance.ir import Program, op_count
@@ -182,7 +181,7 @@ def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: fl
     """Every cost of `programs` on `runner` (`oracle`: seconds to predict them all), with
     `jobs` batches in flight both when checking and when just running (a fair ratio)."""
     abi = runner.abi
-    in_flight = (jobs or runner.jobs or DEFAULT_JOBS) if runner.parallel else 1
+    slots = in_flight(runner, jobs)
 
     def emit(size: int) -> list[bytes]:
         return [build(c, abi, ending=runner.batch_ending, lanes=runner.lanes).elf
@@ -192,11 +191,11 @@ def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: fl
         # check() prefers a runner's own batch size (VMs): hand it the halved one that way.
         sized = dataclasses.replace(runner, batch_size=size) if runner.batch_size else runner
         return check(programs, [predict(p) for p in programs], sized, batch_size=size,
-                     jobs=in_flight)
+                     jobs=slots)
 
     # The first pass finds a batch size whose images fit; the timed ones reuse it.
     batch, elfs = halving(emit, runner.batch_size
-                          or batch_split(len(programs), DEFAULT_BATCH, in_flight))
+                          or batch_split(len(programs), DEFAULT_BATCH, slots))
     emission = median_seconds(lambda: emit(batch), repeat)
 
     def run_one(chunk_elf) -> None:
@@ -204,7 +203,7 @@ def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: fl
         trace.parse(runner.run(elf, batch_timeout(len(chunk), DEFAULT_WATCHDOG_MS)).output)
 
     def run_raw() -> None:
-        with ThreadPoolExecutor(max_workers=in_flight) as pool:
+        with ThreadPoolExecutor(max_workers=slots) as pool:
             list(pool.map(run_one, zip(chunks(programs, batch), elfs)))
 
     raw = median_seconds(run_raw, repeat)

@@ -51,6 +51,12 @@ def batch_timeout(count: int, watchdog_ms: int) -> float:
     return 30.0 + count * watchdog_ms / 1000.0 * 2
 
 
+def in_flight(runner: Runner, jobs: int | None = None) -> int:
+    """Batches of `runner` to keep running at once: `jobs`, else the runner's own, else
+    DEFAULT_JOBS; always 1 for a runner that is not `parallel`."""
+    return max(1, jobs or runner.jobs or DEFAULT_JOBS) if runner.parallel else 1
+
+
 def batch_split(count: int, size: int, jobs: int) -> int:
     """The batch size for `count` programs on a target that starts cheaply: at most `size`,
     and small enough that each of `jobs` batches in flight gets some (a short run still uses
@@ -74,7 +80,6 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
     `lanes`).
     """
     abi = abi or runner.abi
-    jobs = jobs or runner.jobs or DEFAULT_JOBS
     lanes = lanes or runner.lanes
     started = time.monotonic()
     report = TargetReport(runner.name, runner.version())
@@ -93,9 +98,9 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
         report.notes.append(f"no namespace sandbox ({no_ns}): programs that could signal "
                             "foreign processes are refused")
     done = len(verdicts)
-    in_flight = max(1, jobs if runner.parallel else 1)
+    slots = in_flight(runner, jobs)
     # A target with its own batch size pays for each batch (a VM boots): keep it whole.
-    size = runner.batch_size or batch_split(len(runnable), batch_size, in_flight)
+    size = runner.batch_size or batch_split(len(runnable), batch_size, slots)
     queue = [runnable[k:k + size] for k in range(0, len(runnable), size)]
 
     def run_batch(chunk: list[int]):
@@ -106,10 +111,10 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
     # Batches run in threads: a runner is a child process (or a VM) that mostly waits on
     # its programs' timers, so several in flight use the cores that one leaves idle, and
     # building batch k+1 overlaps running batch k. Results are judged here, in one thread.
-    with ThreadPoolExecutor(max_workers=in_flight) as pool:
+    with ThreadPoolExecutor(max_workers=slots) as pool:
         pending = {}
         while queue or pending:
-            while queue and len(pending) < in_flight:
+            while queue and len(pending) < slots:
                 chunk = queue.pop(0)
                 pending[pool.submit(run_batch, chunk)] = chunk
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)

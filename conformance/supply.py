@@ -15,7 +15,6 @@ import hashlib
 import multiprocessing
 import os
 import random
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -45,9 +44,8 @@ def draw_shard(index: int, size: int, stride: int, *, family: str, max_ops: int,
     """Shard `index` (of shards of `stride` programs; the last may be shorter): exactly
     `size` programs named `name/<global index>`, and their predictions under the named
     oracle profile."""
-    from generators import sample
-    from generators._internal.core import linux_prediction
-    from oracle import PROFILES, predict
+    from generators import prediction, sample
+    from oracle import PROFILES
     profile = PROFILES[profile_name]
     drawn: list[Program] = []
     attempt = 0
@@ -57,9 +55,7 @@ def draw_shard(index: int, size: int, stride: int, *, family: str, max_ops: int,
         attempt += 1
     first = index * stride
     programs = [Program(p.body, p.doc, f"{name}/{first + k}") for k, p in enumerate(drawn)]
-    if profile_name == "linux":  # the generator's filter has predicted these already
-        return programs, [linux_prediction(p) for p in programs]
-    return programs, [predict(p, profile) for p in programs]
+    return programs, [prediction(p, profile) for p in programs]
 
 
 def _lower_priority() -> None:
@@ -85,43 +81,40 @@ class Supply(Sequence):
         self.workers = workers or os.cpu_count() or 1
         self.size = shard_size(count)
         self.started = time.monotonic()
-        self.finished: float | None = None
+        self._done_at: list[float] = []  # one entry per finished shard (list.append is atomic)
         self._pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"),
                                          initializer=_lower_priority)
-        shards = -(-count // self.size)
-        self._pending = shards
-        self._lock = threading.Lock()
         self._shards: list[Future] = []
-        for k in range(shards):
+        for k in range(-(-count // self.size)):
             size = min(self.size, count - k * self.size)
             future = self._pool.submit(draw_shard, k, size, self.size, family=family,
                                        max_ops=max_ops, seed=self.seed,
                                        profile_name=profile_name, name=name)
-            future.add_done_callback(self._shard_done)
+            future.add_done_callback(lambda _: self._done_at.append(time.monotonic()))
             self._shards.append(future)
         self.expected = _Predictions(self)
 
-    def _shard_done(self, _future: Future) -> None:
-        with self._lock:
-            self._pending -= 1
-            if not self._pending:
-                self.finished = time.monotonic()
+    @property
+    def finished(self) -> float | None:
+        """When the last shard was done (None while some are not)."""
+        return max(self._done_at) if len(self._done_at) == len(self._shards) else None
 
-    def shard(self, i: int) -> tuple[list[Program], list[Expected]]:
-        """The shard holding program i (waits for it)."""
+    def item(self, i, part: int):
+        """Program (`part` 0) or prediction (1) i, or a list of them for a slice; waits for
+        its shard."""
+        if isinstance(i, slice):
+            return [self.item(k, part) for k in range(*i.indices(self.count))]
+        if i < 0:
+            i += self.count
         if not 0 <= i < self.count:
             raise IndexError(i)
-        return self._shards[i // self.size].result()
+        return self._shards[i // self.size].result()[part][i % self.size]
 
     def __len__(self) -> int:
         return self.count
 
     def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(self.count))]
-        if i < 0:
-            i += self.count
-        return self.shard(i)[0][i % self.size]
+        return self.item(i, 0)
 
     def seconds(self) -> float:
         """How long drawing took, start to last shard (so far, if not done)."""
@@ -148,8 +141,4 @@ class _Predictions(Sequence):
         return len(self._supply)
 
     def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        return self._supply.shard(i)[1][i % self._supply.size]
+        return self._supply.item(i, 1)

@@ -7,7 +7,7 @@
 The work happens in `generators._internal`: a model of each process steers step patterns that
 are deterministic by construction; the oracle guards the result.
 """
-from generators._internal.core import DEFAULT_WEIGHTS, FAMILIES, programs
+from generators._internal.core import DEFAULT_WEIGHTS, FAMILIES, prediction, programs
 from generators.sample import sample
 
-__all__ = ["DEFAULT_WEIGHTS", "FAMILIES", "programs", "sample"]
+__all__ = ["DEFAULT_WEIGHTS", "FAMILIES", "prediction", "programs", "sample"]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conformance.check import batch_split, check
+from conformance.check import DEFAULT_JOBS, batch_split, check, in_flight
 from conformance.cli import load_corpus
 from e2e import disagreements, runner_or_skip
 from oracle import predict
@@ -52,6 +52,13 @@ def test_batches_overlap_only_when_the_runner_allows_it(parallel, jobs, most):
 
 def test_the_reference_machine_runs_one_batch_at_a_time():
     assert get("x86_64-ref").parallel is False and get("x86_64-native").parallel is True
+
+
+def test_batches_in_flight_come_from_the_caller_then_the_target_then_the_default():
+    native, qemu, ref = get("x86_64-native"), get("aarch64-qemu-user"), get("x86_64-ref")
+    assert (in_flight(native), in_flight(native, 3)) == (DEFAULT_JOBS, 3)
+    assert (in_flight(qemu), in_flight(qemu, 2)) == (16, 2)
+    assert (in_flight(ref), in_flight(ref, 8)) == (1, 1)
 
 
 @pytest.mark.parametrize("count, size, jobs, split", [

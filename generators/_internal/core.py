@@ -68,16 +68,21 @@ def raw_programs(*, family: str = "all", max_ops: int = 20, max_procs: int = 3,
 
 def deterministic(program: Program) -> bool:
     """Whether the oracle allows exactly one outcome, and that outcome is not a hang."""
-    outcomes = linux_prediction(program).outcomes
+    outcomes = prediction(program).outcomes
     return len(outcomes) == 1 and not outcomes[0].hung
 
 
-@functools.lru_cache(maxsize=1024)
-def linux_prediction(program: Program):
-    """The oracle's prediction under the Linux profile, kept for the programs drawn last: a
+def prediction(program: Program, profile=None):
+    """The oracle's prediction (default profile: Linux), kept for the programs drawn last: a
     drawn program is predicted by the filter above and again by whoever checks it."""
-    from oracle import predict  # imported late: building a strategy needs no oracle
-    return predict(program)
+    from oracle import PROFILES  # imported late: building a strategy needs no oracle
+    return _prediction(program, profile or PROFILES["linux"])
+
+
+@functools.lru_cache(maxsize=1024)
+def _prediction(program: Program, profile):
+    from oracle import predict
+    return predict(program, profile)
 
 
 def _draw_program(draw, *, family: str, max_ops: int, max_procs: int,

@@ -3,8 +3,9 @@
 A timer is armed right before the call that waits for it (nothing that could take real time
 in between), with its signal handled, and it is spent or disarmed within the same step: no
 timer is left running between steps. Values (and sleeps, and poll timeouts) stay within
-10..200 ms, and a timer that ends a spin() within 10..30 ms; ITIMER_REAL values that must not fire before the next op are at least 100 ms;
-alarm() only ever disarms (its unit is a whole second).
+10..200 ms, and a timer that ends a spin() within 10..30 ms; ITIMER_REAL values that must
+not fire before the next op are at least 100 ms; alarm() only ever disarms (its unit is a
+whole second).
 """
 from __future__ import annotations
 
