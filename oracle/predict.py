@@ -11,6 +11,11 @@ Schedules: fixed priority orders over the logical processes and the driver (the 
 runnable one always runs), plus one round robin. Within each, every sequence of the kernel's
 open choices (see `Kernel.chooser`) is explored, up to the profile's cap. Every distinct outcome
 is returned.
+
+A priority order is skipped when it would pick the same entity as an order already explored at
+every step where that order's runs had a choice: the model is deterministic, so its runs, and
+their outcomes, would be the same. Most steps have one runnable entity, so most orders of a
+three-process program are skipped; the outcomes are those of exploring them all.
 """
 from __future__ import annotations
 
@@ -38,22 +43,35 @@ def predict(program: Program, profile: Profile = LINUX) -> Expected:
     """Every outcome the program may have under the profile, in a deterministic order."""
     plan = _Plan(program)
     outcomes: dict[Outcome, None] = {}
-    schedules = [(order, False) for order in _priority_orders(plan.count, profile.max_schedules)]
-    schedules.append((_identity(plan.count), True))
-    for order, round_robin in schedules:
-        for outcome in _explore(plan, profile, order, round_robin):
+    explored: list[list[tuple[tuple, object]]] = []  # per order run: its choice points
+    for order in _priority_orders(plan.count, profile.max_schedules):
+        if any(_decides_alike(order, points) for points in explored):
+            continue
+        points: list[tuple[tuple, object]] = []
+        for outcome in _explore(plan, profile, order, False, points):
             outcomes.setdefault(outcome)
+        explored.append(points)
+    for outcome in _explore(plan, profile, _identity(plan.count), True, []):
+        outcomes.setdefault(outcome)
     found = tuple(outcomes)
     notes = (f"schedule-dependent: {len(found)} outcomes",) if len(found) > 1 else ()
     return Expected(outcomes=found, notes=notes)
 
 
-def _explore(plan: "_Plan", profile: Profile, order: tuple, round_robin: bool):
-    """Outcomes of one schedule under every sequence of kernel choices (depth first)."""
+def _decides_alike(order: tuple, points: list[tuple[tuple, object]]) -> bool:
+    """Whether `order` picks what was picked at each choice point (ready entities, picked)."""
+    rank = {entity: n for n, entity in enumerate(order)}
+    return all(min(ready, key=rank.__getitem__) == picked for ready, picked in points)
+
+
+def _explore(plan: "_Plan", profile: Profile, order: tuple, round_robin: bool,
+             points: list[tuple[tuple, object]]):
+    """Outcomes of one schedule under every sequence of kernel choices (depth first); appends
+    to `points` each step's runnable entities and the one that ran, where there was a choice."""
     prefix: list[int] = []
     for _ in range(profile.max_choice_runs):
         run = _Run(plan, profile, prefix)
-        yield run.run(order, round_robin)
+        yield run.run(order, round_robin, points)
         trail = run.trail
         while trail and trail[-1][0] + 1 >= trail[-1][1]:
             trail.pop()
@@ -147,8 +165,9 @@ class _Run:
         """A kernel pid as a record shows it."""
         return Pid(self.lpid_of[pid])
 
-    def run(self, order: tuple, round_robin: bool) -> Outcome:
-        """Run to the end (or to a hang) and return what was observed."""
+    def run(self, order: tuple, round_robin: bool, points: list) -> Outcome:
+        """Run to the end (or to a hang) and return what was observed; choice points go to
+        `points`."""
         turn = 0
         for _ in range(_MAX_STEPS):
             ready = [e for e in order if self._runnable(e)]
@@ -161,6 +180,8 @@ class _Run:
                 turn = order.index(entity) + 1
             else:
                 entity = ready[0]
+            if len(ready) > 1:
+                points.append((tuple(ready), entity))
             self._step(entity)
         else:
             raise RuntimeError("schedule did not finish: the kernel model loops")
