@@ -70,6 +70,26 @@ def test_config_lists_every_problem(tmp_path):
         assert part in message
 
 
+def test_config_counts_and_timeouts_must_be_positive(tmp_path):
+    path = _write(tmp_path, """
+        name = "mine"
+        abi = "linux-x86_64"
+        kernel = "/k"
+        qemu = ["qemu-system-x86_64"]
+        lanes = 0
+        batch_size = "many"
+        boot_seconds = -1
+    """)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    for part in ("lanes must be a whole number of at least 1, not 0",
+                 "batch_size must be a whole number of at least 1, not 'many'",
+                 "boot_seconds must be a number of seconds above 0, not -1"):
+        assert part in message
+    assert "silence_seconds" not in message
+
+
 def test_config_that_is_not_toml(tmp_path):
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(_write(tmp_path, "name = \n"))

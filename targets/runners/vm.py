@@ -64,6 +64,10 @@ class VmConfig:
     tested: bool = True
 
 
+_COUNTS = ("batch_size", "lanes")
+_SECONDS = ("boot_seconds", "silence_seconds")
+
+
 def _expand(text: str, config_dir: Path) -> str:
     return text.replace("{cache}", str(cache_dir())).replace("{config_dir}", str(config_dir))
 
@@ -85,6 +89,14 @@ def load_config(path: Path) -> VmConfig:
         problems.append("boot = 'command' needs boot_command = [...] (with {elf} and {image})")
     if not isinstance(raw.get("qemu", []), list) or not raw.get("qemu"):
         problems.append("qemu must be a non-empty list of arguments")
+    for key in _COUNTS:
+        value = raw.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            problems.append(f"{key} must be a whole number of at least 1, not {value!r}")
+    for key in _SECONDS:
+        value = raw.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            problems.append(f"{key} must be a number of seconds above 0, not {value!r}")
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems))
     here = path.resolve().parent
