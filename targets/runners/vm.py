@@ -55,9 +55,9 @@ class VmConfig:
     boot_seconds: float = 120.0
     silence_seconds: float = 30.0
     batch_size: int = 100
-    # One lane: with 16, 1000 generated programs (seed 3) gave 8 divergences and 2 hangs on
-    # x86_64-linux-vm, where one lane gives 1000/1000: one emulated vCPU shared by 16 programs
-    # stretches their timing past the oracle's margins. A config may ask for more.
+    # One lane: programs sharing one emulated vCPU and serial console stall past the timing
+    # margins. 5000 generated programs (seed 10) on x86_64-linux-vm: 5000 agree with 1 lane,
+    # 2 timing-sensitive with 4, 6 with 8 (docs/scale.md). A config may ask for more.
     lanes: int = 1
     enable: str = ""
     version_file: str = ""
