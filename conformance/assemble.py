@@ -17,20 +17,27 @@ class AssemblyError(ValueError):
     """keystone rejected the listing; the message names the statement it stopped at."""
 
 
+_ENGINES: dict[tuple[int, int], keystone.Ks] = {}  # one per (arch, mode), used under _LOCK
+
+
 def _engine(abi: Abi) -> keystone.Ks:
     arch = getattr(keystone, f"KS_ARCH_{abi.keystone_arch}", None)
     mode = getattr(keystone, f"KS_MODE_{abi.keystone_mode}", None)
     if arch is None or mode is None:
         raise AssemblyError(f"{abi.name}: keystone has no arch {abi.keystone_arch!r} / "
                             f"mode {abi.keystone_mode!r}")
-    return keystone.Ks(arch, mode)
+    if (arch, mode) not in _ENGINES:
+        _ENGINES[arch, mode] = keystone.Ks(arch, mode)
+    return _ENGINES[arch, mode]
 
 
 def assemble(listing: str, abi: Abi, address: int) -> bytes:
     """Assemble `listing` as if loaded at `address`."""
     try:
         with _LOCK:
-            encoding, _count = _engine(abi).asm(listing, address)
+            # as_bytes: the binding's default copies the code into a list one byte at a time,
+            # which took most of the assembly time of a batch.
+            encoding, _count = _engine(abi).asm(listing, address, as_bytes=True)
     except keystone.KsError as exc:
         statements = [ln.strip() for ln in listing.splitlines()
                       if ln.strip() and not ln.strip().startswith(("#", "//"))]
