@@ -43,7 +43,8 @@ def predict(program: Program, profile: Profile = LINUX) -> Expected:
     """Every outcome the program may have under the profile, in a deterministic order."""
     plan = _Plan(program)
     outcomes: dict[Outcome, None] = {}
-    explored: list[list[tuple[tuple, object]]] = []  # per order run: its choice points
+    # Per explored order, the choice points of all its runs.
+    explored: list[list[tuple[tuple, object]]] = []
     for order in _priority_orders(plan.count, profile.max_schedules):
         if any(_decides_alike(order, points) for points in explored):
             continue
