@@ -103,8 +103,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     help="programs drawn, predicted and checked as a stream, 0 for none "
                     f"(default {DEFAULTS['stream']})")
     ap.add_argument("--jobs", type=int,
-                    help=f"batches in flight per target (default the target's, else {DEFAULT_JOBS}, as `conformance "
-                         "run`); the raw baseline runs as many")
+                    help="batches in flight per target (default the target's, else "
+                         f"{DEFAULT_JOBS}, as `conformance run`); the raw baseline runs as many")
     ap.add_argument("--quick", action="store_true",
                     help=", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items())
                     + " (smoke runs)")
@@ -243,8 +243,7 @@ def measure_stream(count: int, runner: Runner, *, family: str, max_ops: int, see
     agreed = sum(1 for v in report.verdicts if v.status in (AGREES, KNOWN))
     return [runner.name, str(count), str(distinct), f"{seconds:.1f}", f"{count / seconds:.1f}",
             f"{count / after_boot:.1f}" if report.boot_seconds and after_boot else "-",
-            f"{drawn:.1f}",
-            f"{agreed}/{count}"]
+            f"{drawn:.1f}", f"{agreed}/{count}"]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -309,7 +308,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"cost by size: {args.per_size} drawn per max_ops value (family {args.family}); "
           f"median of {args.repeat} run{'s' * (args.repeat > 1)}; "
           f"batches of up to {DEFAULT_BATCH}, "
-          f"{args.jobs or f'the target default ({DEFAULT_JOBS} unless it sets one)'} in flight per target")
+          f"{args.jobs or f'the target default ({DEFAULT_JOBS} unless it sets one)'} "
+          "in flight per target")
     runners = []
     for runner in args.runners:
         why = runner.unavailable()

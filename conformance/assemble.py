@@ -1,6 +1,7 @@
 """keystone-engine behind one call: assembly text -> machine code for an ABI's ISA."""
 from __future__ import annotations
 
+import functools
 import threading
 
 import keystone
@@ -17,7 +18,8 @@ class AssemblyError(ValueError):
     """keystone rejected the listing; the message names the statement it stopped at."""
 
 
-_ENGINES: dict[tuple[int, int], keystone.Ks] = {}  # one per (arch, mode), used under _LOCK
+# One engine per (arch, mode), made and used under _LOCK.
+_engine_for = functools.cache(keystone.Ks)
 
 
 def _engine(abi: Abi) -> keystone.Ks:
@@ -26,9 +28,7 @@ def _engine(abi: Abi) -> keystone.Ks:
     if arch is None or mode is None:
         raise AssemblyError(f"{abi.name}: keystone has no arch {abi.keystone_arch!r} / "
                             f"mode {abi.keystone_mode!r}")
-    if (arch, mode) not in _ENGINES:
-        _ENGINES[arch, mode] = keystone.Ks(arch, mode)
-    return _ENGINES[arch, mode]
+    return _engine_for(arch, mode)
 
 
 def assemble(listing: str, abi: Abi, address: int) -> bytes:

@@ -83,7 +83,7 @@ class Builder:
     def pick(self, options):
         """One of `options`; shrinks towards the first."""
         options = list(options)
-        return options[0] if len(options) == 1 else options[self.draw(_integers(0, len(options) - 1))]
+        return options[self.num(0, len(options) - 1)]
 
     def num(self, lo: int, hi: int) -> int:
         """An integer in [lo, hi]; shrinks towards lo."""
