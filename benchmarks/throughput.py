@@ -12,7 +12,7 @@ too.
 Generated programs are drawn by `generators.sample(family=, max_ops=, seed=0)` (the same
 programs every run), and only those whose oracle prediction allows
 exactly one outcome are kept. Batches are DEFAULT_BATCH programs (or the target's own batch
-size), halved while a batch's image is too large; on a VM target every batch boots a VM, and
+size), fewer when that keeps every job busy, halved while a batch's image is too large; on a VM target every batch boots a VM, and
 both end to end and raw include the boots. Every figure is the median of `--repeat` runs.
 Progress goes to stderr; stdout gets, in order:
 
@@ -197,14 +197,14 @@ def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: fl
                 for c in chunks(programs, size)]
 
     def checked(size: int):
-        # check() prefers a runner's own batch size (VMs): hand it the halved one that way.
+        # check() caps batches at a runner's own size (VMs): hand it the halved one that way.
         sized = dataclasses.replace(runner, batch_size=size) if runner.batch_size else runner
         return check(programs, [predict(p) for p in programs], sized, batch_size=size,
                      jobs=slots)
 
     # The first pass finds a batch size whose images fit; the timed ones reuse it.
-    batch, elfs = halving(emit, runner.batch_size
-                          or batch_split(len(programs), DEFAULT_BATCH, slots))
+    batch, elfs = halving(emit, batch_split(len(programs), runner.batch_size or DEFAULT_BATCH,
+                                            slots))
     emission = median_seconds(lambda: emit(batch), repeat)
 
     def run_one(chunk_elf) -> None:

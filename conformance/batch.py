@@ -19,6 +19,10 @@ IMAGE_BASE = 0x400000
 DEFAULT_WATCHDOG_MS = 2000
 
 
+class BatchTooLarge(ValueError):
+    """The programs' image does not fit below the state area: split them into smaller batches."""
+
+
 @dataclass(frozen=True)
 class Batch:
     """The programs of a batch, their listing and the ELF that runs them."""
@@ -58,7 +62,7 @@ def build(programs, abi: Abi, *, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
     code = assemble(listing, abi, code_at)
     payload = bytes(rodata.blob) + bytes(code_at - rodata.base - len(rodata.blob)) + code
     if IMAGE_BASE + HEADER_SIZE + len(payload) > Memory.BASE:
-        raise ValueError(f"batch of {len(programs)} programs is too large "
+        raise BatchTooLarge(f"batch of {len(programs)} programs is too large "
                          f"({len(payload)} bytes): split it into smaller batches")
     elf = write_elf(payload, machine=abi.elf_machine, base=IMAGE_BASE, entry=code_at,
                     memsz=Memory.END - IMAGE_BASE)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from conformance import trace as trace_mod
-from conformance.batch import DEFAULT_WATCHDOG_MS, build
+from conformance.batch import DEFAULT_WATCHDOG_MS, BatchTooLarge, build
 from conformance.compare import AGREES, CRASHED, TARGET_ERROR, Verdict, judge
 from conformance.events import Expected
 from conformance.findings import KNOWN, explain
@@ -99,13 +99,19 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
                             "foreign processes are refused")
     done = len(verdicts)
     slots = in_flight(runner, jobs)
-    # A target with its own batch size pays for each batch (a VM boots): keep it whole.
-    size = runner.batch_size or batch_split(len(runnable), batch_size, slots)
+    # A target with its own batch size pays for each batch (a VM boots): as few batches as
+    # keep every job busy, none larger than its size.
+    size = batch_split(len(runnable), runner.batch_size or batch_size, slots)
     queue = [runnable[k:k + size] for k in range(0, len(runnable), size)]
 
     def run_batch(chunk: list[int]):
-        batch = build([programs[i] for i in chunk], abi, watchdog_ms=watchdog_ms, faults=faults,
-                      ending=runner.batch_ending, lanes=lanes)
+        try:
+            batch = build([programs[i] for i in chunk], abi, watchdog_ms=watchdog_ms,
+                          faults=faults, ending=runner.batch_ending, lanes=lanes)
+        except BatchTooLarge:
+            if len(chunk) == 1:
+                raise
+            return None  # the caller runs it as two batches
         return runner.run(batch.elf, batch_timeout(len(chunk), watchdog_ms))
 
     # Batches run in threads: a runner is a child process (or a VM) that mostly waits on
@@ -121,6 +127,10 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
             for future in finished:
                 chunk = pending.pop(future)
                 result = future.result()
+                if result is None:
+                    half = len(chunk) // 2
+                    queue[:0] = [chunk[:half], chunk[half:]]
+                    continue
                 report.runs += 1
                 report.seconds += result.seconds
                 report.boot_seconds += result.boot_seconds or 0.0

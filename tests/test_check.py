@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from conformance.batch import BatchTooLarge
 from conformance.check import DEFAULT_JOBS, batch_split, check, in_flight
 from conformance.cli import load_corpus
 from e2e import disagreements, runner_or_skip
@@ -65,3 +66,43 @@ def test_batches_in_flight_come_from_the_caller_then_the_target_then_the_default
     (1000, 100, 4, 100), (200, 100, 4, 50), (3, 100, 4, 1), (0, 100, 4, 1), (10, 100, 1, 10)])
 def test_a_short_run_is_split_so_every_job_gets_a_batch(count, size, jobs, split):
     assert batch_split(count, size, jobs) == split
+
+
+def test_a_batch_whose_image_is_too_large_runs_as_two_halves(monkeypatch):
+    import conformance.check as check_module
+    real_build, built = check_module.build, []
+
+    def three_fit(programs, *args, **kwargs):
+        if len(programs) > 3:
+            raise BatchTooLarge(f"batch of {len(programs)} programs is too large")
+        built.append(len(programs))
+        return real_build(programs, *args, **kwargs)
+
+    monkeypatch.setattr(check_module, "build", three_fit)
+    programs = load_corpus("basic")[:10]
+    report = check(programs, [predict(p) for p in programs], get("x86_64-ref"), batch_size=10)
+    assert sorted(built) == [2, 2, 3, 3] and report.runs == 4
+    assert not disagreements(report)
+    assert [v.index for v in report.verdicts] == list(range(len(programs)))
+
+
+def test_a_single_program_too_large_for_an_image_is_an_error(monkeypatch):
+    import conformance.check as check_module
+
+    def none_fit(programs, *args, **kwargs):
+        raise BatchTooLarge(f"batch of {len(programs)} programs is too large")
+
+    monkeypatch.setattr(check_module, "build", none_fit)
+    programs = load_corpus("basic")[:2]
+    with pytest.raises(BatchTooLarge, match="batch of 1 programs"):
+        check(programs, [predict(p) for p in programs], get("x86_64-ref"), batch_size=2)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("own_size, runs", [(100, 2), (4, 3)])
+def test_a_target_with_its_own_batch_size_gets_as_few_batches_as_keep_the_jobs_busy(own_size,
+                                                                                     runs):
+    runner = dataclasses.replace(runner_or_skip("x86_64-native"), batch_size=own_size)
+    programs = [p for p in load_corpus("basic") if "deadlock" not in p.name][:12]
+    report = check(programs, [predict(p) for p in programs], runner, batch_size=1, jobs=2)
+    assert report.runs == runs and not disagreements(report)
