@@ -4,6 +4,7 @@ off, garbage on the console)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import textwrap
 
 import pytest
@@ -77,6 +78,7 @@ def test_config_counts_and_timeouts_must_be_positive(tmp_path):
         kernel = "/k"
         qemu = ["qemu-system-x86_64"]
         lanes = 0
+        jobs = 1.5
         batch_size = "many"
         boot_seconds = -1
     """)
@@ -84,10 +86,22 @@ def test_config_counts_and_timeouts_must_be_positive(tmp_path):
         load_config(path)
     message = str(err.value)
     for part in ("lanes must be a whole number of at least 1, not 0",
+                 "jobs must be a whole number of at least 1, not 1.5",
                  "batch_size must be a whole number of at least 1, not 'many'",
                  "boot_seconds must be a number of seconds above 0, not -1"):
         assert part in message
     assert "silence_seconds" not in message
+
+
+def test_config_jobs_default_to_one_batch_in_flight_per_core(tmp_path):
+    text = """
+        name = "mine"
+        abi = "linux-x86_64"
+        kernel = "/k"
+        qemu = ["qemu-system-x86_64"]
+    """
+    assert VmRunner.from_config(load_config(_write(tmp_path, text))).jobs == os.cpu_count()
+    assert VmRunner.from_config(load_config(_write(tmp_path, text + "jobs = 3\n"))).jobs == 3
 
 
 def test_config_that_is_not_toml(tmp_path):
@@ -154,7 +168,7 @@ JOB_CONTROL = {"128-sigtstp-default-stop", "129-sigttin-sigttou-default-stop",
 def test_vm_runs_a_smoke_batch_including_job_control(target):
     runner = runner_or_skip(target)
     programs = _corpus("signals", JOB_CONTROL) + _corpus("basic")[:20]
-    report = check(programs, [predict(p) for p in programs], runner)
+    report = check(programs, [predict(p) for p in programs], runner, jobs=1)
     assert disagreements(report) == []
     assert report.runs == 1 and report.boot_seconds > 0
 
@@ -164,7 +178,7 @@ def test_kernel_panic_mid_batch_loses_no_result(target):
     runner = runner_or_skip(target)
     programs = _corpus("basic")[:12]
     faults = Faults(die_after=programs[4].name)
-    report = check(programs, [predict(p) for p in programs], runner, faults=faults)
+    report = check(programs, [predict(p) for p in programs], runner, faults=faults, jobs=1)
     assert [v.status for v in report.verdicts] == [AGREES] * len(programs)
     assert report.runs == 2
     assert any("Kernel panic" in n and "7 programs that had not started" in n
