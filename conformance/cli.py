@@ -503,8 +503,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int,
                      help="batches in flight per target (default: the target's, else "
                           f"{DEFAULT_JOBS}: twice the cores, since batches mostly wait on timers;"
-                          " qemu-user 16, as it runs one lane; the reference machine always "
-                          "runs one)")
+                          " qemu-user 32, as it runs one lane; a Linux VM one per core; the "
+                          "reference machine always runs one)")
     run.add_argument("--lanes", type=int,
                      help="programs of a batch run at once, side by side (default: the target's; "
                           "1 runs them one after another; programs that busy-wait run in one "

@@ -58,7 +58,7 @@ def test_the_reference_machine_runs_one_batch_at_a_time():
 def test_batches_in_flight_come_from_the_caller_then_the_target_then_the_default():
     native, qemu, ref = get("x86_64-native"), get("aarch64-qemu-user"), get("x86_64-ref")
     assert (in_flight(native), in_flight(native, 3)) == (DEFAULT_JOBS, 3)
-    assert (in_flight(qemu), in_flight(qemu, 2)) == (16, 2)
+    assert (in_flight(qemu), in_flight(qemu, 2)) == (32, 2)
     assert (in_flight(ref), in_flight(ref, 8)) == (1, 1)
 
 

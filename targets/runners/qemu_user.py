@@ -27,8 +27,9 @@ class QemuUserRunner(Runner):
     # programs' orphans (they go to the sandbox's pid 1, the driver), so one lane per batch.
     lanes: int = 1
     # ... so its programs overlap as separate batches instead: each is its own qemu process
-    # in its own sandbox, and mostly waits on timers.
-    jobs: int | None = 16
+    # in its own sandbox, and mostly waits on timers. 1000 generated programs (seed 3) took
+    # 16.6 s with 16 in flight, 15.1 with 32, 14.6 with 48 on aarch64 (x86-64: 15.7, 13.5, 13.6).
+    jobs: int | None = 32
 
     def binary(self) -> str:
         """The qemu-user binary for this ISA."""
