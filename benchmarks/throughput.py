@@ -307,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{label}: {len(programs)} programs, {len(set(programs))} distinct{how}")
     print(f"cost by size: {args.per_size} drawn per max_ops value (family {args.family}); "
           f"median of {args.repeat} run{'s' * (args.repeat > 1)}; "
-          f"batches of up to {DEFAULT_BATCH}, "
+          f"batches of up to {DEFAULT_BATCH} (or the target's own size), "
           f"{args.jobs or f'the target default ({DEFAULT_JOBS} unless it sets one)'} "
           "in flight per target")
     runners = []
