@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -100,20 +101,29 @@ def _limit(cpu_seconds: int):
     return apply
 
 
+# Batches start from many threads. A child forked while another thread has a batch ELF open
+# for writing holds that descriptor until it execs, and exec'ing the ELF meanwhile fails with
+# ETXTBSY ("Text file busy"). Writing an executable and starting a process (Popen returns once
+# the child has exec'd) therefore take turns.
+SPAWN_LOCK = threading.Lock()
+
+
 def run(argv: list[str], elf: bytes, timeout: float) -> RunResult:
     """Run `argv + [elf file]` sandboxed (namespace when possible) with limits and a watchdog."""
     sandboxed = namespace_unavailable() is None
     prefix = [shutil.which("unshare") or "unshare"] + UNSHARE_FLAGS if sandboxed else []
     with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
         path = os.path.join(tmp, "batch.elf")
-        with open(path, "wb") as fh:
-            fh.write(elf)
+        with SPAWN_LOCK:
+            with open(path, "wb") as fh:
+                fh.write(elf)
         os.chmod(path, 0o755)
         full = prefix + argv + [path]
         start = time.monotonic()
-        proc = subprocess.Popen(full, cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True,
-                                preexec_fn=_limit(int(timeout) + 1))
+        with SPAWN_LOCK:
+            proc = subprocess.Popen(full, cwd=tmp, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True, preexec_fn=_limit(int(timeout) + 1))
         try:
             out, err = proc.communicate(timeout=timeout)
             timed_out = False

@@ -26,7 +26,7 @@ from targets.cache import cache_dir
 from targets.runners import initramfs
 from targets.runners.base import Runner, TargetError
 from targets.runners.qemu_user import command_version
-from targets.runners.sandbox import RunResult
+from targets.runners.sandbox import SPAWN_LOCK, RunResult
 
 VM_DIR = Path(__file__).resolve().parent.parent / "vm"
 BOOT_MEDIA = ("initramfs", "command")
@@ -191,8 +191,9 @@ class VmRunner(Runner):
 def _boot(argv: list[str], deadline_s: float, config: VmConfig) -> RunResult:
     """Run QEMU, reading the console as it comes, until it exits, stalls or hits the deadline."""
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    with SPAWN_LOCK:  # (see there: no batch ELF is half-written in the child we fork)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
     out = bytearray()
     first_record = None
     last_output = start
