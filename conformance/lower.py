@@ -644,7 +644,10 @@ def lower_program(program: Program, index: int, abi: Abi, rodata: Rodata,
     return _ProgramLowering(program, index, abi, rodata, faults).lower()
 
 
-ENDINGS = ("exit", "poweroff")
+ENDINGS = ("exit", "poweroff", "restart")
+# How pid 1 ends a VM: reboot(2)'s command. QEMU's -no-reboot turns a restart into an exit,
+# for machines that cannot power off (an x86 PC booted with acpi=off).
+_REBOOT_COMMANDS = {"poweroff": "LINUX_REBOOT_CMD_POWER_OFF", "restart": "LINUX_REBOOT_CMD_RESTART"}
 
 
 GARBAGE = (b"\x00\xff\xfe garbage \x1b[2J @@cf: @@cf:zz.1:0:R::0000 "
@@ -666,7 +669,8 @@ def lower_driver(count: int, abi: Abi, watchdog_ms: int, ending: str = "exit",
     that mostly wait on timers overlap (each lane is a separate process: its own watchdog
     timer, its own pid for the program's `getppid`, recorded with each program's start).
     `ending` "poweroff" is for a batch that boots as a VM's /init: pid 1 forks the driver,
-    reaps until nothing is left and powers the VM off (the kernel panics if init exits). The
+    reaps until nothing is left and powers the VM off (the kernel panics if init exits);
+    "restart" is the same with a restart instead of a power-off. The
     driver must not be init itself: the kernel treats the process group of a child of the
     global init as orphaned, and would discard the job-control stops that programs test.
     `faults` may end a lane after program `die_after`, never end the run, or print garbage
@@ -682,8 +686,9 @@ def lower_driver(count: int, abi: Abi, watchdog_ms: int, ending: str = "exit",
     itv = abi.layouts["itimerval"]
     sec, usec = divmod(watchdog_ms * 1000, 1_000_000)
     out: list[MicroOp] = [Label("_start")]
-    if ending == "poweroff":
-        out += _init_then_poweroff(abi, die=die_after is not None, hang=faults.never_end)
+    if ending in _REBOOT_COMMANDS:
+        out += _init_then_poweroff(abi, _REBOOT_COMMANDS[ending], die=die_after is not None,
+                                   hang=faults.never_end)
     subreaper = Syscall(nr("prctl"), (Imm(const("PR_SET_CHILD_SUBREAPER")), Imm(1), Imm(0),
                                       Imm(0), Imm(0)), "prctl")
     out += [
@@ -782,8 +787,10 @@ def _lane(indexes: Sequence[int], abi: Abi, faults: Faults, die_after: int | Non
     return out
 
 
-def _init_then_poweroff(abi: Abi, die: bool = False, hang: bool = False) -> list[MicroOp]:
-    """pid 1's part: fork the driver, reap every process until none is left, power off.
+def _init_then_poweroff(abi: Abi, command: str, die: bool = False,
+                        hang: bool = False) -> list[MicroOp]:
+    """pid 1's part: fork the driver, reap every process until none is left, then reboot(2)
+    with `command` (the ABI constant that powers off or restarts).
 
     Faults: `die` makes init exit instead (the kernel panics), `hang` makes it wait forever.
     """
@@ -804,6 +811,6 @@ def _init_then_poweroff(abi: Abi, die: bool = False, hang: bool = False) -> list
     if not die:
         out.append(Syscall(nr("reboot"), (Imm(const("LINUX_REBOOT_MAGIC1")),
                                           Imm(const("LINUX_REBOOT_MAGIC2")),
-                                          Imm(const("LINUX_REBOOT_CMD_POWER_OFF")), Imm(0)),
+                                          Imm(const(command)), Imm(0)),
                            "reboot"))
     return out + [Syscall(nr("exit_group"), (Imm(0),), "exit_group"), Label("drv_start")]

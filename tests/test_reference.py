@@ -564,3 +564,14 @@ def test_a_handler_that_ignores_sa_onstack_is_caught(corpora, target):
     report = check(programs, expected, runner, faults=Faults(drop_sa_onstack=True))
     assert len(assert_caught_exactly(report, must)) == len(must) >= 3
     assert HUNG not in report.counts()
+
+
+@pytest.mark.parametrize("ending", ["poweroff", "restart"])
+def test_a_vm_style_batch_ends_the_reference_machine_with_either_reboot_command(ending):
+    from conformance import trace
+    runner = get("x86_64-ref")
+    programs = load_corpus("basic")[:3]
+    result = runner.run(build(programs, runner.abi, ending=ending).elf, 30)
+    parsed = trace.parse(result.output)
+    assert result.returncode is None and not result.timed_out  # halted, as a VM powers off
+    assert all(parsed.program(k).started for k in range(len(programs)))

@@ -141,6 +141,10 @@ def test_poweroff_driver_forks_the_driver_and_powers_off(abi_name):
     vm = lower_driver(1, abi, 2000, ending="poweroff")
     assert abi.nr("reboot") not in calls(plain)
     assert calls(vm).count(abi.nr("reboot")) == 1
+    for ending, command in (("poweroff", 0x4321FEDC), ("restart", 0x01234567)):
+        reboot, = [m for m in lower_driver(1, abi, 2000, ending=ending)
+                   if isinstance(m, Syscall) and m.nr == abi.nr("reboot")]
+        assert reboot.args[2].value == command
     labels = [m.name for m in vm if isinstance(m, Label)]
     # pid 1 forks first; the driver proper starts after init's reap-and-power-off loop
     assert labels[:3] == ["_start", "init_reap", "drv_start"]

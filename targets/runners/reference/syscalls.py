@@ -192,8 +192,10 @@ class Syscalls(SignalCalls, SelectCalls):
 
     def _sys_reboot(self, proc, magic1, magic2, cmd, *_):
         f = self.abi.flags
-        if (s32(magic1) & 0xFFFF_FFFF, s32(magic2), s32(cmd) & 0xFFFF_FFFF) != (
-                f["LINUX_REBOOT_MAGIC1"], f["LINUX_REBOOT_MAGIC2"],
-                f["LINUX_REBOOT_CMD_POWER_OFF"]):
+        # A restart ends the machine too: QEMU's -no-reboot makes it an exit.
+        ends = (f["LINUX_REBOOT_CMD_POWER_OFF"], f["LINUX_REBOOT_CMD_RESTART"])
+        if (s32(magic1) & 0xFFFF_FFFF, s32(magic2)) != (f["LINUX_REBOOT_MAGIC1"],
+                                                         f["LINUX_REBOOT_MAGIC2"]) \
+                or s32(cmd) & 0xFFFF_FFFF not in ends:
             return self.fail("EINVAL")
         return HALT

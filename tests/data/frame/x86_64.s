@@ -6,8 +6,8 @@
 # sets marker values in rbx and xmm8, and sends itself SIGUSR1 with kill: the handler runs on the
 # return from kill and prints one line, "@@frame:" and one 16-digit hex word per field (the order
 # is FIELDS in the test), taken from its arguments, its ucontext and its stack. The parent waits
-# for it, then calls reboot(POWER_OFF) (a VM's /init powers off; elsewhere the call fails or ends
-# the process) and exit_group(0).
+# for it, then calls reboot(RESTART) (a VM's /init restarts it, which QEMU's -no-reboot makes an
+# exit, with or without ACPI; elsewhere the call fails or ends the process) and exit_group(0).
 _start:
     mov eax, 57                                  # fork: the child inspects (a batch's first
     syscall                                      # process, and a VM's init, are special)
@@ -21,7 +21,7 @@ _start:
     syscall
     mov edi, 0xfee1dead
     mov esi, 672274793
-    mov edx, 0x4321fedc                          # LINUX_REBOOT_CMD_POWER_OFF
+    mov edx, 0x01234567                          # LINUX_REBOOT_CMD_RESTART
     xor r10d, r10d
     mov eax, 169                                 # reboot
     syscall
