@@ -203,6 +203,21 @@ def test_vm_that_never_powers_off_is_cut_short_with_results_kept():
     assert result.timed_out and "printed nothing for 5 s and did not power off" in result.incident
 
 
+def test_a_console_end_marker_ends_a_vm_that_stays_up_without_an_incident():
+    runner = runner_or_skip("x86_64-linux-vm")
+    # booted with acpi=off, the PC cannot power off: the kernel halts, says so, and QEMU stays
+    halts = dataclasses.replace(runner.config, ending="poweroff", silence_seconds=20.0,
+                                end_marker="reboot: System halted")
+    assert "acpi=off" in " ".join(halts.qemu)
+    runner = VmRunner.from_config(halts)
+    programs = _corpus("basic")[:5]
+    result = runner.run(build(programs, runner.abi, ending="poweroff").elf, 60)
+    assert not result.incident and not result.timed_out  # not the silence watchdog
+    report = check(programs, [predict(p) for p in programs], runner, jobs=1)
+    assert [v.status for v in report.verdicts] == [AGREES] * len(programs)
+    assert report.notes == []
+
+
 def test_garbage_on_the_console_is_reported_and_results_kept():
     runner = runner_or_skip("x86_64-linux-vm")
     programs = _corpus("basic")[:5]

@@ -198,6 +198,7 @@ def _boot(argv: list[str], deadline_s: float, config: VmConfig) -> RunResult:
     first_record = None
     last_output = start
     incident = ""
+    marked_end = False  # the console said the run is over: QEMU is stopped, not failed
     err = bytearray()
     streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
     while streams:
@@ -222,6 +223,7 @@ def _boot(argv: list[str], deadline_s: float, config: VmConfig) -> RunResult:
                 if first_record is None and b"@@cf:" in out:
                     first_record = last_output - start
                 if config.end_marker and config.end_marker.encode() in out:
+                    marked_end = True
                     streams.clear()  # the kernel said the run is over: stop QEMU
                     break
     if proc.poll() is None and not incident:
@@ -240,10 +242,11 @@ def _boot(argv: list[str], deadline_s: float, config: VmConfig) -> RunResult:
     text = bytes(out)
     if not incident:
         incident = _panic(text, config.panic)
-    if not incident and proc.returncode not in (0, None):
+    if not incident and not marked_end and proc.returncode not in (0, None):
         tail = stderr.decode(errors="replace").strip().splitlines()[-1:]
         incident = f"qemu exited with status {proc.returncode}" + (f": {tail[0]}" if tail else "")
-    return RunResult(text, stderr.decode(errors="replace"), proc.returncode, timed_out,
+    status = None if marked_end else proc.returncode  # (stopped by us once the run was over)
+    return RunResult(text, stderr.decode(errors="replace"), status, timed_out,
                      time.monotonic() - start, True, boot_seconds=first_record, incident=incident)
 
 
