@@ -35,8 +35,9 @@ Progress goes to stderr; stdout gets, in order:
    `drawn in s` (start to last program drawn), `agree`.
 4. A cost-by-size table, one row per `--sizes` value and available target: `max_ops`,
    `programs`, `mean ops` (actual ops per program, fork bodies included: a generated program
-   has at most max_ops), then milliseconds per program: `end to end`, `raw`, `oracle`,
-   `emission`, and `agree`.
+   has at most max_ops), then milliseconds per program: `end to end`, `after boot` (VMs:
+   end to end with the boots' share of the batch time taken out; a few programs per boot
+   are mostly boot), `raw`, `oracle`, `emission`, and `agree`.
 5. Per target, one `growth` line: each of those costs for the size with the most mean ops
    divided by the same cost for the size with the fewest (a larger max_ops does not always
    draw larger programs), next to the growth of the mean op count.
@@ -183,6 +184,7 @@ class Cost:
     emission: float
     agreed: int
     checked: int
+    after_boot: float | None = None  # end_to_end without the boots' share (VMs only)
 
 
 def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: float,
@@ -223,8 +225,10 @@ def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: fl
         reports.append(report)
     last = reports[-1].verdicts
     agreed = sum(1 for v in last if v.status in (AGREES, KNOWN))
+    after = [seconds * (1 - r.boot_seconds / r.seconds)
+             for seconds, r in zip(full, reports) if r.boot_seconds and r.seconds]
     return Cost(len(programs), batch, statistics.median(full), raw, oracle, emission, agreed,
-                len(last))
+                len(last), statistics.median(after) if after else None)
 
 
 def measure_stream(count: int, runner: Runner, *, family: str, max_ops: int, seed: int,
@@ -352,21 +356,24 @@ def main(argv: Sequence[str] | None = None) -> None:
             progress(f"max_ops {size} on {runner.name}: {len(programs)} programs")
             cost = measure(programs, runner, args.repeat, oracle, args.jobs)
             ms = per_program_ms(cost)
-            costs[runner.name].append((size, ops, ms))
+            after = 1000 * cost.after_boot / cost.programs if cost.after_boot else None
+            costs[runner.name].append((size, ops, ms + ([after] if after else [])))
             size_rows.append([str(size), runner.name, str(len(programs)), f"{ops:.1f}",
-                              *(f"{v:.2f}" for v in ms), f"{cost.agreed}/{cost.checked}"])
+                              f"{ms[0]:.2f}", f"{after:.2f}" if after else "-",
+                              *(f"{v:.2f}" for v in ms[1:]), f"{cost.agreed}/{cost.checked}"])
     print()
-    print(table(["max_ops", "target", "programs", "mean ops", "end to end ms", "raw ms",
-                 "oracle ms", "emission ms", "agree"], size_rows))
+    print(table(["max_ops", "target", "programs", "mean ops", "end to end ms", "after boot ms",
+                 "raw ms", "oracle ms", "emission ms", "agree"], size_rows))
     print()
     for name, points in costs.items():
         (size0, ops0, ms0), (size1, ops1, ms1) = smallest_and_largest(points)
         if ops1 == ops0:
             continue
-        e2e, raw, orc, emit = growth(ms0, ms1)
+        e2e, raw, orc, emit, *after = growth(ms0, ms1)
         print(f"growth {name}: max_ops {size0} -> {size1}, mean ops {ops0:.1f} -> {ops1:.1f} "
-              f"(x{ops1 / ops0:.1f}): end to end {e2e}, raw {raw}, oracle {orc}, "
-              f"emission {emit}")
+              f"(x{ops1 / ops0:.1f}): end to end {e2e}, "
+              + (f"after boot {after[0]}, " if after else "")
+              + f"raw {raw}, oracle {orc}, emission {emit}")
 
 
 if __name__ == "__main__":
