@@ -85,3 +85,19 @@ def test_write_payloads_are_shared_in_rodata(parse):
     lower_program(parse('r, w = pipe()\nwrite(w, "ab")\nwrite(w, "ab")\n'), 0,
                   tables.load("linux-x86_64"), rodata)
     assert bytes(rodata.blob).count(b"ab") == 1
+
+
+def test_aarch64_reaches_the_state_area_through_its_base_register():
+    from conformance.emit import emitter_for
+    from conformance.lower import Memory, Syscall, Var
+    em = emitter_for(tables.load("linux-aarch64"))
+    assert em.entry()[-1] == "b _start" and any("x28" in line for line in em.entry())
+    assert em.store("x9", Memory.RET, 8) == ["str x9, [x28, #0x18]"]
+    assert em.load_var("x9", Memory.WSTATUS, 4) == ["ldrsw x9, [x28, #0x28]"]
+    # beyond the reach of a scaled offset: the address is built in full
+    assert em.store("x9", Memory.ALTSTACK, 8)[-1] == "str x9, [x16]"
+    # a probe fills x28 with its pattern: it is set back before the result is stored
+    probe = em.translate(Syscall(172, (), "getpid", probe=True))
+    trap, stored = probe.index("svc #0"), probe.index("str x0, [x28, #0x18]")
+    base = em.load_imm("x28", Memory.BASE)
+    assert any(probe[k:k + len(base)] == base for k in range(trap, stored))

@@ -1,6 +1,7 @@
 """aarch64 emitter: micro-ops -> assembly for keystone, plus the runtime routines.
 
-Absolute addresses are built with movz/movk (keystone 0.9.2 aborts on `:lo12:` relocations);
+Words of the state area are reached through x28, which holds Memory.BASE; other absolute
+addresses are built with movz/movk (keystone 0.9.2 aborts on `:lo12:` relocations);
 conditional branches hop over an unconditional `b` so targets may lie beyond +-1 MiB.
 """
 from __future__ import annotations
@@ -10,6 +11,20 @@ from conformance.lower import Memory
 
 _INVERSE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
 _ADDR = "x16"  # ip0: the intra-procedure scratch register, free for address building
+# x28 holds Memory.BASE from the entry on (fork copies it, sigreturn restores it), so a word of
+# the state area is one `ldr`/`str` instead of movz+movk+ldr/str: a third of a listing's
+# instructions. Only emitted program and driver code relies on it (the runtime routines build
+# their addresses in x16), and a probe that fills x28 with its pattern sets it back.
+_BASE = "x28"
+_SCALED_LIMIT = 4096  # unsigned 12-bit offsets, in units of the access size
+
+
+def _base_offset(addr: int, size: int) -> int | None:
+    """`addr` as an offset from Memory.BASE that a scaled ldr/str of `size` bytes encodes."""
+    offset = addr - Memory.BASE
+    if 0 <= offset < _SCALED_LIMIT * size and offset % size == 0:
+        return offset
+    return None
 
 
 class Aarch64Emitter(Emitter):
@@ -42,9 +57,12 @@ class Aarch64Emitter(Emitter):
         return lines
 
     def load_var(self, reg: str, addr: int, size: int) -> list[str]:
-        load = {2: f"ldrh w{reg[1:]}, [{_ADDR}]", 4: f"ldrsw {reg}, [{_ADDR}]"}.get(
-            size, f"ldr {reg}, [{_ADDR}]")
-        return self.load_imm(_ADDR, addr) + [load]
+        width = size if size in (2, 4) else 8
+        offset = _base_offset(addr, width)
+        where = f"[{_BASE}, #{offset:#x}]" if offset is not None else f"[{_ADDR}]"
+        load = {2: f"ldrh w{reg[1:]}, {where}", 4: f"ldrsw {reg}, {where}"}.get(
+            size, f"ldr {reg}, {where}")
+        return ([] if offset is not None else self.load_imm(_ADDR, addr)) + [load]
 
     def load_code_addr(self, reg: str, label: str) -> list[str]:
         return [f"adr {reg}, {label}"]
@@ -74,6 +92,8 @@ class Aarch64Emitter(Emitter):
                      for k in range(len(simd) - 2, -1, -2)]
         area = 8 * len(gprs) + 16 * len(simd)
         lines += snapshot + [self.abi.trap] + snapshot
+        if _BASE in fill:
+            lines += self.load_imm(_BASE, Memory.BASE)  # the probe's pattern replaced it
         lines += self.store(self.abi.result_reg, Memory.RET, 8)
         lines += ["mov x0, sp", f"add x1, sp, #{area}", f"mov x2, #{len(gprs)}",
                   f"mov x3, #{len(simd)}", "bl rt_regdiff", f"add sp, sp, #{2 * area}"]
@@ -170,6 +190,9 @@ rt_handler_no_info:
 
     def store(self, reg: str, addr: int, size: int) -> list[str]:
         src = "w" + reg[1:] if size == 4 else reg
+        offset = _base_offset(addr, 4 if size == 4 else 8)
+        if offset is not None:
+            return [f"str {src}, [{_BASE}, #{offset:#x}]"]
         return self.load_imm(_ADDR, addr) + [f"str {src}, [{_ADDR}]"]
 
     def record(self, kind: str, fields, data) -> list[str]:
@@ -189,7 +212,7 @@ rt_handler_no_info:
         return lines
 
     def entry(self) -> list[str]:
-        return ["b _start"]
+        return self.load_imm(_BASE, Memory.BASE) + ["b _start"]
 
     def _addr(self, reg: str, addr: int) -> str:
         return "\n    ".join(self.load_imm(reg, addr))
