@@ -12,8 +12,8 @@ too.
 Generated programs are drawn by `generators.sample(family=, max_ops=, seed=0)` (the same
 programs every run), and only those whose oracle prediction allows
 exactly one outcome are kept. Batches are DEFAULT_BATCH programs (or the target's own batch
-size), fewer when that keeps every job busy, halved while a batch's image is too large; on a VM target every batch boots a VM, and
-both end to end and raw include the boots. Every figure is the median of `--repeat` runs.
+size), fewer when that keeps every job busy, halved while a batch's image is too large; on a
+VM target every batch boots a VM, and both end to end and raw include the boots. Every figure is the median of `--repeat` runs.
 Progress goes to stderr; stdout gets, in order:
 
 1. Header lines: per program set, its size, how many programs are distinct (a derandomized
@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence, TypeVar
 
 from conformance import trace
-from conformance.batch import DEFAULT_WATCHDOG_MS, build
+from conformance.batch import DEFAULT_WATCHDOG_MS, BatchTooLarge, build
 from conformance.check import (DEFAULT_BATCH, DEFAULT_JOBS, batch_split, batch_timeout, check,
                                in_flight)
 from conformance.compare import AGREES
@@ -140,8 +140,8 @@ def halving(attempt: Callable[[int], T], size: int) -> tuple[int, T]:
     while True:
         try:
             return size, attempt(size)
-        except ValueError as exc:
-            if "too large" not in str(exc) or size == 1:
+        except BatchTooLarge as exc:
+            if size == 1:
                 raise
             size //= 2
             progress(f"  a batch was too large ({exc}); batches of {size}")
@@ -170,6 +170,12 @@ def oracle_seconds(programs: Sequence[Program], repeat: int) -> float:
     run = lambda: [predict(p) for p in programs]  # noqa: E731
     run()
     return median_seconds(run, repeat)
+
+
+def without_boots(seconds: float, report) -> float:
+    """`seconds` of a check with the boots' share of its batch time taken out (batches
+    overlap, so boots come out as a share, not as their sum)."""
+    return seconds * (1 - report.boot_seconds / report.seconds) if report.seconds else 0.0
 
 
 @dataclass(frozen=True)
@@ -225,8 +231,7 @@ def measure(programs: Sequence[Program], runner: Runner, repeat: int, oracle: fl
         reports.append(report)
     last = reports[-1].verdicts
     agreed = sum(1 for v in last if v.status in (AGREES, KNOWN))
-    after = [seconds * (1 - r.boot_seconds / r.seconds)
-             for seconds, r in zip(full, reports) if r.boot_seconds and r.seconds]
+    after = [without_boots(seconds, r) for seconds, r in zip(full, reports) if r.boot_seconds]
     return Cost(len(programs), batch, statistics.median(full), raw, oracle, emission, agreed,
                 len(last), statistics.median(after) if after else None)
 
@@ -242,8 +247,7 @@ def measure_stream(count: int, runner: Runner, *, family: str, max_ops: int, see
         seconds = time.perf_counter() - start
         drawn = supply.seconds()
         distinct = len(set(supply))
-    # Batches overlap, so boots are taken out as their share of the batch time.
-    after_boot = seconds * (1 - report.boot_seconds / report.seconds) if report.seconds else 0
+    after_boot = without_boots(seconds, report)
     agreed = sum(1 for v in report.verdicts if v.status in (AGREES, KNOWN))
     return [runner.name, str(count), str(distinct), f"{seconds:.1f}", f"{count / seconds:.1f}",
             f"{count / after_boot:.1f}" if report.boot_seconds and after_boot else "-",

@@ -647,7 +647,8 @@ def lower_program(program: Program, index: int, abi: Abi, rodata: Rodata,
 ENDINGS = ("exit", "poweroff", "restart")
 # How pid 1 ends a VM: reboot(2)'s command. QEMU's -no-reboot turns a restart into an exit,
 # for machines that cannot power off (an x86 PC booted with acpi=off).
-_REBOOT_COMMANDS = {"poweroff": "LINUX_REBOOT_CMD_POWER_OFF", "restart": "LINUX_REBOOT_CMD_RESTART"}
+_REBOOT_COMMANDS = {"poweroff": "LINUX_REBOOT_CMD_POWER_OFF",
+                    "restart": "LINUX_REBOOT_CMD_RESTART"}
 
 
 GARBAGE = (b"\x00\xff\xfe garbage \x1b[2J @@cf: @@cf:zz.1:0:R::0000 "
@@ -687,8 +688,8 @@ def lower_driver(count: int, abi: Abi, watchdog_ms: int, ending: str = "exit",
     sec, usec = divmod(watchdog_ms * 1000, 1_000_000)
     out: list[MicroOp] = [Label("_start")]
     if ending in _REBOOT_COMMANDS:
-        out += _init_then_poweroff(abi, _REBOOT_COMMANDS[ending], die=die_after is not None,
-                                   hang=faults.never_end)
+        out += _init_then_reboot(abi, _REBOOT_COMMANDS[ending], die=die_after is not None,
+                                 hang=faults.never_end)
     subreaper = Syscall(nr("prctl"), (Imm(const("PR_SET_CHILD_SUBREAPER")), Imm(1), Imm(0),
                                       Imm(0), Imm(0)), "prctl")
     out += [
@@ -787,8 +788,8 @@ def _lane(indexes: Sequence[int], abi: Abi, faults: Faults, die_after: int | Non
     return out
 
 
-def _init_then_poweroff(abi: Abi, command: str, die: bool = False,
-                        hang: bool = False) -> list[MicroOp]:
+def _init_then_reboot(abi: Abi, command: str, die: bool = False,
+                      hang: bool = False) -> list[MicroOp]:
     """pid 1's part: fork the driver, reap every process until none is left, then reboot(2)
     with `command` (the ABI constant that powers off or restarts).
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.batch import BatchTooLarge
 from conformance.ir import op_count
 from oracle import predict
 
@@ -54,7 +55,7 @@ def test_halving_until_the_batch_fits():
     def attempt(size):
         tried.append(size)
         if size > 30:
-            raise ValueError(f"batch of {size} programs is too large (9 bytes): split it")
+            raise BatchTooLarge(f"batch of {size} programs is too large (9 bytes): split it")
         return "built"
 
     assert throughput.halving(attempt, 100) == (25, "built")
@@ -66,7 +67,7 @@ def test_halving_lets_other_errors_and_single_programs_through():
         raise ValueError("a batch needs at least one program")
 
     def never(size):
-        raise ValueError("batch of 1 programs is too large")
+        raise BatchTooLarge("batch of 1 programs is too large")
 
     with pytest.raises(ValueError, match="at least one"):
         throughput.halving(other, 8)

@@ -89,7 +89,7 @@ def test_write_payloads_are_shared_in_rodata(parse):
 
 def test_aarch64_reaches_the_state_area_through_its_base_register():
     from conformance.emit import emitter_for
-    from conformance.lower import Memory, Syscall, Var
+    from conformance.lower import Memory, Syscall
     em = emitter_for(tables.load("linux-aarch64"))
     assert em.entry()[-1] == "b _start" and any("x28" in line for line in em.entry())
     assert em.store("x9", Memory.RET, 8) == ["str x9, [x28, #0x18]"]

@@ -194,8 +194,8 @@ class Syscalls(SignalCalls, SelectCalls):
         f = self.abi.flags
         # A restart ends the machine too: QEMU's -no-reboot makes it an exit.
         ends = (f["LINUX_REBOOT_CMD_POWER_OFF"], f["LINUX_REBOOT_CMD_RESTART"])
-        if (s32(magic1) & 0xFFFF_FFFF, s32(magic2)) != (f["LINUX_REBOOT_MAGIC1"],
-                                                         f["LINUX_REBOOT_MAGIC2"]) \
+        magic = (s32(magic1) & 0xFFFF_FFFF, s32(magic2))
+        if magic != (f["LINUX_REBOOT_MAGIC1"], f["LINUX_REBOOT_MAGIC2"]) \
                 or s32(cmd) & 0xFFFF_FFFF not in ends:
             return self.fail("EINVAL")
         return HALT
