@@ -167,6 +167,8 @@ class SignalMixin:
         return sum(f.started for f in self.procs[pid].frames)
 
     def _dequeue(self, p: Process) -> tuple[Signal, SigInfo] | None:
+        if not p.pending and not p.shared_pending:  # the usual case, on every return to user
+            return None
         queues = (p.pending, p.shared_pending)
         ready = [[e for e in q if e[0] not in p.blocked] for q in queues]
         if not any(ready):

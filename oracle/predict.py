@@ -52,8 +52,11 @@ def predict(program: Program, profile: Profile = LINUX) -> Expected:
         for outcome in _explore(plan, profile, order, False, points):
             outcomes.setdefault(outcome)
         explored.append(points)
-    for outcome in _explore(plan, profile, _identity(plan.count), True, []):
-        outcomes.setdefault(outcome)
+    # Round robin interleaves processes that were ready together; where none ever were,
+    # every order ran alike and it would repeat the first.
+    if any(explored):
+        for outcome in _explore(plan, profile, _identity(plan.count), True, []):
+            outcomes.setdefault(outcome)
     found = tuple(outcomes)
     notes = (f"schedule-dependent: {len(found)} outcomes",) if len(found) > 1 else ()
     return Expected(outcomes=found, notes=notes)

@@ -46,6 +46,19 @@ def test_eof_and_exit_status():
     )
 
 
+def test_a_program_without_a_second_process_is_run_once():
+    # Nothing was ever ready beside it, so round robin would only repeat the first run; a
+    # program with a child still gets every order and the round-robin run besides.
+    oracle_predict = importlib.import_module("oracle.predict")
+    with mock.patch.object(oracle_predict._Run, "run", autospec=True,
+                           side_effect=oracle_predict._Run.run) as run:
+        predict(parse("r, w = pipe()\nwrite(w, \"hi\")\nread(r, 2)"))
+        assert run.call_count == 1
+        run.reset_mock()
+        predict(parse("c = fork {\n    getpid()\n}\nwaitpid(c)"))
+        assert run.call_count >= 3
+
+
 def test_racy_kill_has_several_outcomes():
     expected = predict(parse("""
         c = fork {
