@@ -94,10 +94,15 @@ class Builder:
         return self.draw(_integers(0, of - 1)) >= of - p_true
 
     def subset(self, items, most: int | None = None) -> list:
-        """A few of `items`, in order; shrinks towards none."""
-        items = list(items)
-        chosen = [x for x in items if self.flip(1, 3)]
-        return chosen[:most] if most is not None else chosen
+        """A few of `items` (each with odds 1/3, the first `most` kept), in order; shrinks
+        towards none."""
+        chosen = []
+        for x in items:
+            if most is not None and len(chosen) == most:
+                break  # the rest could not be kept: drawing them only lengthens the choices
+            if self.flip(1, 3):
+                chosen.append(x)
+        return chosen
 
     def weighted(self, entries: list[tuple[object, int]]):
         """One entry by integer weight; shrinks towards the first.
