@@ -49,7 +49,9 @@ def draw_shard(index: int, size: int, stride: int, *, family: str, max_ops: int,
     profile = PROFILES[profile_name]
     drawn: list[Program] = []
     attempt = 0
-    while len(drawn) < size:  # a Hypothesis run may return fewer if it discards some
+    # sample() gives distinct programs, fewer only when the family runs out of them (a tiny
+    # max_ops): then the shard repeats some rather than come up short.
+    while len(drawn) < size:
         drawn += sample(size - len(drawn), family=family, max_ops=max_ops,
                         seed=shard_seed(seed, index, attempt))
         attempt += 1

@@ -7,22 +7,57 @@ of a generate-only Hypothesis run, reproducible from the seed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings
 
 from conformance.ir import Program
 from generators._internal.core import programs
 
+_MIN_TOP_UP = 20  # examples a top-up run asks for beyond those missing, at least
+_FRUITLESS_RUNS = 3  # runs in a row that find nothing new: the family has run out
+
 
 def sample(count: int, *, family: str = "all", max_ops: int = 20, seed: int | None = None,
            name: str = "generated") -> list[Program]:
-    """`count` programs (fewer only if Hypothesis discards some), named `name/<index>`.
+    """`count` distinct programs, named `name/<index>`; fewer only when the family runs out of
+    distinct programs of at most `max_ops` ops (Hypothesis has tried every choice sequence,
+    or three runs in a row found nothing new).
 
-    The same seed gives the same programs; without one, each call draws afresh.
+    The same seed gives the same programs; without one, each call draws afresh. A
+    generate-only Hypothesis run repeats itself: about one example in six is a program it
+    has already given (its mutator copies one step over another), so the run is topped up
+    by further runs, seeded from the first, until `count` distinct programs are in.
     """
     if count < 1:
         return []
     strategy = programs(family=family, max_ops=max_ops)  # validates the arguments first
+    distinct: dict[tuple, Program] = {}  # by body, in the order first drawn
+    fruitless = attempt = 0
+    while len(distinct) < count and fruitless < _FRUITLESS_RUNS:
+        before, wanted = len(distinct), count - len(distinct)
+        # Asking for a sixth more than are missing mostly saves a second run's start-up.
+        examples = wanted + max(_MIN_TOP_UP, wanted // 6)
+        drawn = _run(strategy, examples, _attempt_seed(seed, attempt))
+        for program in drawn:
+            distinct.setdefault(program.body, program)
+        if len(drawn) < examples and len(distinct) == before:
+            break  # Hypothesis ran out of choice sequences: there is nothing more to draw
+        fruitless = fruitless + 1 if len(distinct) == before else 0
+        attempt += 1
+    drawn = list(distinct.values())[:count]
+    return [dataclasses.replace(p, name=f"{name}/{i}") for i, p in enumerate(drawn)]
+
+
+def _attempt_seed(seed: int | None, attempt: int) -> int | None:
+    """The first run's seed is the caller's; later runs' are a stable hash of both."""
+    if seed is None or attempt == 0:
+        return seed
+    return int.from_bytes(hashlib.sha256(f"{seed}:{attempt}".encode()).digest()[:8], "big")
+
+
+def _run(strategy, count: int, seed: int | None) -> list[Program]:
+    """The examples of one generate-only Hypothesis run of `count` examples."""
     drawn: list[Program] = []
 
     @settings(database=None, max_examples=count, phases=[Phase.generate], deadline=None,
@@ -34,4 +69,4 @@ def sample(count: int, *, family: str = "all", max_ops: int = 20, seed: int | No
     if seed is not None:
         collect = hypothesis_seed(seed)(collect)
     collect()
-    return [dataclasses.replace(p, name=f"{name}/{i}") for i, p in enumerate(drawn[:count])]
+    return drawn

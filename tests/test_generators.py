@@ -12,7 +12,8 @@ from hypothesis.errors import InvalidArgument
 
 from conformance import ir, syntax
 from conformance.ir import Group, Ref
-from generators import DEFAULT_WEIGHTS, FAMILIES, programs
+from generators import DEFAULT_WEIGHTS, FAMILIES, programs, sample
+from generators._internal.build import Builder
 from generators._internal.core import raw_programs
 from oracle import predict
 
@@ -230,3 +231,24 @@ def test_every_call_appears_in_a_few_hundred_programs():
 
     collect()
     assert set(calls) == set(ir.CALLS), sorted(set(ir.CALLS) - set(calls))
+
+
+def test_sample_gives_distinct_programs():
+    drawn = sample(300, seed=1)
+    assert len({p.body for p in drawn}) == len(drawn) == 300
+    assert [p.name for p in drawn[:2]] == ["generated/0", "generated/1"]
+    assert drawn == sample(300, seed=1)  # the top-up runs are seeded too
+
+
+def test_sample_stops_when_the_family_runs_out():
+    # altstack has a few dozen one-op programs: asking for more gives those, once each.
+    drawn = sample(200, family="altstack", max_ops=1, seed=0)
+    assert 20 <= len(drawn) < 200
+    assert len({p.body for p in drawn}) == len(drawn)
+
+
+def test_a_subset_stops_drawing_once_it_has_most():
+    builder = Builder(None, 20, 3, [])
+    flips = iter([False, True, True])
+    builder.flip = lambda p_true, of: next(flips)  # a fourth flip would raise StopIteration
+    assert builder.subset(["a", "b", "c", "d", "e"], most=2) == ["b", "c"]
