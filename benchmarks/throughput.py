@@ -249,6 +249,10 @@ def measure_stream(count: int, runner: Runner, *, family: str, max_ops: int, see
         distinct = len(set(supply))
     after_boot = without_boots(seconds, report)
     agreed = sum(1 for v in report.verdicts if v.status in (AGREES, KNOWN))
+    for v in report.verdicts:  # named, so that one can be run again: seed 0 draws it again
+        if v.status not in (AGREES, KNOWN):
+            progress(f"stream on {runner.name}: {v.program.name} {v.status}: "
+                     f"{v.detail.splitlines()[0] if v.detail else '(no detail)'}")
     return [runner.name, str(count), str(distinct), f"{seconds:.1f}", f"{count / seconds:.1f}",
             f"{count / after_boot:.1f}" if report.boot_seconds and after_boot else "-",
             f"{drawn:.1f}", f"{agreed}/{count}"]
