@@ -11,7 +11,7 @@ count and seed give the same programs whatever the number of workers.
 """
 from __future__ import annotations
 
-import hashlib
+import itertools
 import multiprocessing
 import os
 import random
@@ -33,10 +33,10 @@ def shard_size(count: int) -> int:
     return max(MIN_SHARD, min(MAX_SHARD, -(-count // 8)))
 
 
-def shard_seed(seed: int, index: int, attempt: int = 0) -> int:
-    """The Hypothesis seed of one shard (and retry): a stable hash of the three numbers."""
-    digest = hashlib.sha256(f"{seed}:{index}:{attempt}".encode()).digest()
-    return int.from_bytes(digest[:8], "big")
+def shard_seed(seed: int, index: int) -> int:
+    """The Hypothesis seed of one shard: a stable hash of the two numbers."""
+    from generators.sample import derived_seed
+    return derived_seed(seed, index, 0)  # the 0 keeps the seeds (and programs) of earlier runs
 
 
 def draw_shard(index: int, size: int, stride: int, *, family: str, max_ops: int, seed: int,
@@ -47,14 +47,12 @@ def draw_shard(index: int, size: int, stride: int, *, family: str, max_ops: int,
     from generators import prediction, sample
     from oracle import PROFILES
     profile = PROFILES[profile_name]
-    drawn: list[Program] = []
-    attempt = 0
+    drawn = sample(size, family=family, max_ops=max_ops, seed=shard_seed(seed, index))
+    if not drawn:
+        raise RuntimeError(f"shard {index} drew no program (family {family}, max_ops {max_ops})")
     # sample() gives distinct programs, fewer only when the family runs out of them (a tiny
-    # max_ops): then the shard repeats some rather than come up short.
-    while len(drawn) < size:
-        drawn += sample(size - len(drawn), family=family, max_ops=max_ops,
-                        seed=shard_seed(seed, index, attempt))
-        attempt += 1
+    # max_ops): then the shard repeats them rather than come up short.
+    drawn = list(itertools.islice(itertools.cycle(drawn), size))
     first = index * stride
     programs = [Program(p.body, p.doc, f"{name}/{first + k}") for k, p in enumerate(drawn)]
     return programs, [prediction(p, profile) for p in programs]

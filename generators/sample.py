@@ -25,8 +25,8 @@ def sample(count: int, *, family: str = "all", max_ops: int = 20, seed: int | No
     or three runs in a row found nothing new).
 
     The same seed gives the same programs; without one, each call draws afresh. A
-    generate-only Hypothesis run repeats itself: about one example in six is a program it
-    has already given (its mutator copies one step over another), so the run is topped up
+    generate-only Hypothesis run repeats itself: one example in six to one in four is a
+    program it has already given (its mutator copies one step over another), so the run is topped up
     by further runs, seeded from the first, until `count` distinct programs are in.
     """
     if count < 1:
@@ -49,11 +49,15 @@ def sample(count: int, *, family: str = "all", max_ops: int = 20, seed: int | No
     return [dataclasses.replace(p, name=f"{name}/{i}") for i, p in enumerate(drawn)]
 
 
+def derived_seed(*parts: int) -> int:
+    """A stable 64-bit seed from a few numbers (a shard's, a top-up run's)."""
+    text = ":".join(map(str, parts))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
 def _attempt_seed(seed: int | None, attempt: int) -> int | None:
-    """The first run's seed is the caller's; later runs' are a stable hash of both."""
-    if seed is None or attempt == 0:
-        return seed
-    return int.from_bytes(hashlib.sha256(f"{seed}:{attempt}".encode()).digest()[:8], "big")
+    """The first run's seed is the caller's; later runs' are derived from both."""
+    return seed if seed is None or attempt == 0 else derived_seed(seed, attempt)
 
 
 def _run(strategy, count: int, seed: int | None) -> list[Program]:
