@@ -29,13 +29,17 @@ def ops(program) -> list[ir.Op]:
 
 def check_timers(program) -> None:
     """Timer values, sleeps and poll timeouts stay within 10..200 ms (a timer that ends a
-    spin within 5..15); alarm only disarms."""
+    spin within 5..8, its period within 8..12: two 4 ms ticks at least); alarm only
+    disarms."""
     listed = ops(program)
     for k, op in enumerate(listed):
         if op.call == "setitimer" and op.args[0] in ir.TIMERS:
             ends_a_spin = k + 1 < len(listed) and listed[k + 1].call == "spin"
-            low, high = (5, 15) if ends_a_spin else (10, 200)
-            assert all(v == 0 or low <= v <= high for v in op.args[1:]), op
+            value, period = (op.args[1:] + (0,))[:2]
+            if ends_a_spin:
+                assert 5 <= value <= 8 and (period == 0 or 8 <= period <= 12), op
+            else:
+                assert all(v == 0 or 10 <= v <= 200 for v in op.args[1:]), op
         elif op.call == "alarm":
             assert op.args == (0,), op
         elif op.call == "nanosleep":
