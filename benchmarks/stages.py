@@ -5,12 +5,17 @@
 Stages, each timed alone over the same programs (seed 0, family all): draw (Hypothesis),
 oracle, lower, emit (listing), assemble (keystone), run (one batch ELF of them all, on
 `--target` with `--lanes`), parse, judge. Also prints the distribution of each program's
-own run time (one program per batch), which shows what the programs wait on. Nothing is
-asserted: wall-clock figures depend on the machine and its load.
+own run time (one program per batch), which shows what the programs wait on, and the CPU
+the run's processes used (and how many programs busy-wait). From those it prints the ceiling
+that CPU puts on any schedule: every stage's CPU per program, shared out over the cores (on
+a VM target the run's CPU includes the boot).
+Nothing is asserted: wall-clock figures depend on the machine and its load.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import time
 
@@ -21,7 +26,7 @@ from conformance.check import batch_timeout
 from conformance.compare import judge
 from conformance.elf import HEADER_SIZE
 from conformance.emit import emitter_for
-from conformance.lanes import plan
+from conformance.lanes import busy, plan
 from conformance.lower import NO_FAULTS, Rodata, lower_driver, lower_program
 from generators import sample
 from oracle import predict
@@ -33,6 +38,12 @@ def timed(fn):
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process's finished children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -63,7 +74,9 @@ def main() -> None:
     costs["emit"], listing = timed(lambda: emitter_for(abi, NO_FAULTS).render(micro))
     costs["assemble"], _ = timed(lambda: assemble(listing, abi, IMAGE_BASE + 0x1000))
     elf = build(programs, abi, ending=runner.batch_ending, lanes=args.lanes).elf
+    cpu_before = children_cpu()
     costs["run"], result = timed(lambda: runner.run(elf, batch_timeout(n, 2000)))
+    run_cpu = children_cpu() - cpu_before
     costs["parse"], parsed = timed(lambda: trace.parse(result.output))
     costs["judge"], _ = timed(lambda: [
         judge(p, k, parsed.program(k), expected[k], abi, parsed.driver_pid, parsed.handlers)
@@ -71,6 +84,16 @@ def main() -> None:
     print(f"{n} programs on {runner.name}, one batch, {args.lanes} lane(s):")
     for stage, seconds in costs.items():
         print(f"  {stage:9} {1000 * seconds / n:8.2f} ms/program")
+    spinners = sum(1 for p in programs if busy(p))
+    print(f"  run CPU   {1000 * run_cpu / n:8.2f} ms/program (the target's processes; "
+          f"{spinners} of {n} programs busy-wait)")
+    # Every stage but the run is this process's CPU; the run's is its children's.
+    cpu_ms = 1000 * (sum(v for k, v in costs.items() if k != "run") + run_cpu) / n
+    drawn_ms = cpu_ms - 1000 * costs["draw"] / n
+    cores = os.cpu_count() or 1
+    print(f"CPU ceiling on {cores} cores: {1000 * cores / cpu_ms:.0f} programs/s drawn and "
+          f"checked ({cpu_ms:.2f} ms of CPU each), {1000 * cores / drawn_ms:.0f}/s "
+          f"checked when drawn beforehand ({drawn_ms:.2f} ms)")
     alone = sorted(1000 * runner.run(build([p], abi, ending=runner.batch_ending).elf, 30).seconds
                    for p in programs)
     quantiles = statistics.quantiles(alone, n=10)
