@@ -117,3 +117,23 @@ def test_a_stream_row_counts_every_program_it_drew():
     name, count, distinct, _, _, after_boot, _, agree = row
     assert (name, count, after_boot, agree) == ("x86_64-native", "12", "-", "12/12")
     assert 1 <= int(distinct) <= 12
+
+
+def test_stages_prints_every_stage_and_the_cpu_ceiling():
+    import re
+    import subprocess
+    from tests.e2e import runner_or_skip
+    runner_or_skip("x86_64-native")
+    stages = _PATH.parent / "stages.py"
+    out = subprocess.run([sys.executable, str(stages), "--programs", "6"], capture_output=True,
+                         text=True, timeout=300, cwd=_PATH.parent.parent, check=True).stdout
+    for stage in ("draw", "oracle", "lower", "emit", "assemble", "run", "parse", "judge",
+                  "run CPU"):
+        assert re.search(rf"^  {stage} +[0-9.]+ ms/program", out, re.M), (stage, out)
+    ceiling = re.search(r"CPU ceiling on (\d+) cores: (\d+) programs/s drawn and checked "
+                        r"\(([0-9.]+) ms of CPU each\), (\d+)/s checked when drawn beforehand",
+                        out)
+    assert ceiling, out
+    cores, drawn, cpu_ms, checked = ceiling.groups()
+    # drawing costs CPU too: the ceiling without it is the higher one
+    assert int(checked) > int(drawn) > 0 and float(cpu_ms) > 0
