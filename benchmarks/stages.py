@@ -5,10 +5,10 @@
 Stages, each timed alone over the same programs (seed 0, family all): draw (Hypothesis),
 oracle, lower, emit (listing), assemble (keystone), run (one batch ELF of them all, on
 `--target` with `--lanes`), parse, judge. Also prints the distribution of each program's
-own run time (one program per batch), which shows what the programs wait on, and the CPU
-the run's processes used (and how many programs busy-wait). From those it prints the ceiling
-that CPU puts on any schedule: every stage's CPU per program, shared out over the cores (on
-a VM target the run's CPU includes the boot).
+own run time (one program per batch), which shows what the programs wait on. Each stage's
+CPU (this process's and its children's: the run's is the target's processes', on a VM the
+boot included) adds up to the ceiling that CPU puts on any schedule: programs/s if every
+core did nothing else.
 Nothing is asserted: wall-clock figures depend on the machine and its load.
 """
 from __future__ import annotations
@@ -33,17 +33,18 @@ from oracle import predict
 from targets.runners import get
 
 
-def timed(fn):
-    """(seconds, fn())."""
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
-
-
-def children_cpu() -> float:
-    """CPU seconds (user + system) used so far by this process's finished children."""
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process and its finished children."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return time.process_time() + usage.ru_utime + usage.ru_stime
+
+
+def timed(costs: dict, stage: str, fn):
+    """fn(), with its (wall seconds, CPU seconds) put in costs[stage]."""
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    out = fn()
+    costs[stage] = (time.perf_counter() - t0, cpu_seconds() - c0)
+    return out
 
 
 def main() -> None:
@@ -59,9 +60,9 @@ def main() -> None:
         raise SystemExit(f"{args.target}: not run ({why}; enable: {runner.enable})")
     abi, n = runner.abi, args.programs
     costs = {}
-    costs["draw"], programs = timed(lambda: sample(n, family="all", max_ops=20, seed=0))
+    programs = timed(costs, "draw", lambda: sample(n, family="all", max_ops=20, seed=0))
     n = len(programs)
-    costs["oracle"], expected = timed(lambda: [predict(p) for p in programs])
+    expected = timed(costs, "oracle", lambda: [predict(p) for p in programs])
     rodata = Rodata(base=IMAGE_BASE + HEADER_SIZE)
 
     def lower():
@@ -70,26 +71,22 @@ def main() -> None:
             micro += lower_program(p, i, abi, rodata, NO_FAULTS)
         return micro
 
-    costs["lower"], micro = timed(lower)
-    costs["emit"], listing = timed(lambda: emitter_for(abi, NO_FAULTS).render(micro))
-    costs["assemble"], _ = timed(lambda: assemble(listing, abi, IMAGE_BASE + 0x1000))
+    micro = timed(costs, "lower", lower)
+    listing = timed(costs, "emit", lambda: emitter_for(abi, NO_FAULTS).render(micro))
+    _ = timed(costs, "assemble", lambda: assemble(listing, abi, IMAGE_BASE + 0x1000))
     elf = build(programs, abi, ending=runner.batch_ending, lanes=args.lanes).elf
-    cpu_before = children_cpu()
-    costs["run"], result = timed(lambda: runner.run(elf, batch_timeout(n, 2000)))
-    run_cpu = children_cpu() - cpu_before
-    costs["parse"], parsed = timed(lambda: trace.parse(result.output))
-    costs["judge"], _ = timed(lambda: [
+    result = timed(costs, "run", lambda: runner.run(elf, batch_timeout(n, 2000)))
+    parsed = timed(costs, "parse", lambda: trace.parse(result.output))
+    _ = timed(costs, "judge", lambda: [
         judge(p, k, parsed.program(k), expected[k], abi, parsed.driver_pid, parsed.handlers)
         for k, p in enumerate(programs)])
-    print(f"{n} programs on {runner.name}, one batch, {args.lanes} lane(s):")
-    for stage, seconds in costs.items():
-        print(f"  {stage:9} {1000 * seconds / n:8.2f} ms/program")
     spinners = sum(1 for p in programs if busy(p))
-    print(f"  run CPU   {1000 * run_cpu / n:8.2f} ms/program (the target's processes; "
-          f"{spinners} of {n} programs busy-wait)")
-    # Every stage but the run is this process's CPU; the run's is its children's.
-    cpu_ms = 1000 * (sum(v for k, v in costs.items() if k != "run") + run_cpu) / n
-    drawn_ms = cpu_ms - 1000 * costs["draw"] / n
+    print(f"{n} programs on {runner.name}, one batch, {args.lanes} lane(s); {spinners} "
+          "busy-wait:")
+    for stage, (seconds, cpu) in costs.items():
+        print(f"  {stage:9} {1000 * seconds / n:8.2f} ms/program, {1000 * cpu / n:6.2f} ms of CPU")
+    cpu_ms = 1000 * sum(cpu for _, cpu in costs.values()) / n
+    drawn_ms = cpu_ms - 1000 * costs["draw"][1] / n
     cores = os.cpu_count() or 1
     print(f"CPU ceiling on {cores} cores: {1000 * cores / cpu_ms:.0f} programs/s drawn and "
           f"checked ({cpu_ms:.2f} ms of CPU each), {1000 * cores / drawn_ms:.0f}/s "

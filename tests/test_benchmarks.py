@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -120,16 +122,15 @@ def test_a_stream_row_counts_every_program_it_drew():
 
 
 def test_stages_prints_every_stage_and_the_cpu_ceiling():
-    import re
-    import subprocess
     from tests.e2e import runner_or_skip
     runner_or_skip("x86_64-native")
     stages = _PATH.parent / "stages.py"
     out = subprocess.run([sys.executable, str(stages), "--programs", "6"], capture_output=True,
                          text=True, timeout=300, cwd=_PATH.parent.parent, check=True).stdout
-    for stage in ("draw", "oracle", "lower", "emit", "assemble", "run", "parse", "judge",
-                  "run CPU"):
-        assert re.search(rf"^  {stage} +[0-9.]+ ms/program", out, re.M), (stage, out)
+    assert re.search(r"^6 programs on x86_64-native, .*; \d busy-wait:$", out, re.M), out
+    for stage in ("draw", "oracle", "lower", "emit", "assemble", "run", "parse", "judge"):
+        assert re.search(rf"^  {stage} +[0-9.]+ ms/program, +[0-9.]+ ms of CPU$", out, re.M), \
+            (stage, out)
     ceiling = re.search(r"CPU ceiling on (\d+) cores: (\d+) programs/s drawn and checked "
                         r"\(([0-9.]+) ms of CPU each\), (\d+)/s checked when drawn beforehand",
                         out)
