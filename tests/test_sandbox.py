@@ -1,6 +1,8 @@
 """Which programs may run without a pid namespace."""
 from __future__ import annotations
 
+import pytest
+
 from targets.runners.sandbox import unsafe_without_namespace
 
 
@@ -39,3 +41,45 @@ def test_a_batch_is_written_and_started_only_while_no_other_process_is_being_sta
         assert worker.is_alive() and not results
     worker.join(10)
     assert results and results[0].returncode == 0
+
+
+# A target's processes must not outlive the run that watches them: its watchdog dies with it.
+_ORPHAN_SCRIPT = """
+import os, sys
+from targets.runners import sandbox, vm
+marker = os.environ["ORPHAN_MARKER"]  # not in this process's own command line
+if sys.argv[1] == "sandbox":
+    sandbox.run(["/bin/sh", "-c", f"sleep 60; : {marker}", "sh"], b"", 90)
+else:
+    config = vm.shipped_configs()[0]  # its deadlines only: the command is ours
+    vm._boot(["/bin/sh", "-c", f"sleep 60; : {marker}"], 90, config)
+"""
+
+
+@pytest.mark.parametrize("runner", ["sandbox", "vm"])
+def test_a_killed_run_leaves_none_of_its_processes_behind(runner, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    import uuid
+    marker = f"conformance-orphan-{uuid.uuid4().hex}"
+    run = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT, runner],
+                           env=dict(os.environ, ORPHAN_MARKER=marker))
+
+    def survivors() -> str:
+        return subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+
+    deadline = time.monotonic() + 30
+    while not survivors() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert survivors(), "the run never started its process"
+    run.kill()  # no cleanup code of the run's gets to run
+    run.wait()
+    deadline = time.monotonic() + 5
+    while survivors() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = survivors()
+    if left:
+        subprocess.run(["pkill", "-9", "-f", marker])
+    assert not left, f"processes outlived the run: {left}"

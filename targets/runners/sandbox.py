@@ -3,10 +3,12 @@
 Programs send signals. On a host they run in a fresh user + pid namespace (`unshare`), where
 the batch is pid 1 and no signal can leave. Where the host refuses namespaces, only programs
 whose every signal provably targets one of their own live processes are allowed
-(`unsafe_without_namespace`). Every run has rlimits and an outer watchdog.
+(`unsafe_without_namespace`). Every run has rlimits and an outer watchdog, and its processes
+die with the run that watches them.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import shutil
@@ -91,8 +93,21 @@ def unsafe_without_namespace(program: Program) -> str | None:
     return visit(program.body)
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # loaded before any fork
+
+
+def die_with_parent() -> None:
+    """In a child before exec: SIGKILL it when the thread that started it dies, so that a run
+    killed outright (no cleanup of its own) takes its watchdog's charges with it. unshare's
+    --kill-child and pid 1 of the namespace pass the kill on to the whole batch."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def _limit(cpu_seconds: int):
     def apply() -> None:
+        die_with_parent()
         for which, value in LIMITS.items():
             soft, hard = resource.getrlimit(which)
             value = value if hard == resource.RLIM_INFINITY else min(value, hard)
