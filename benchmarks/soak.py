@@ -11,6 +11,7 @@ Faults rotate batch by batch, per target:
 - never-end (VM targets only): the VM never powers off and is cut short when silent;
 - and every batch with a failure tries to write a reproducer bundle into a directory that
   refuses writes (a full disk), which must be reported, not crash the run.
+Batches overlap as many at a time as `conformance run` keeps on the target (its jobs).
 Prints per target the accounting: programs, how many have a verdict, by verdict, the named
 reasons of those that did not agree, and the count silently lost (must be 0).
 """
@@ -24,10 +25,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from conformance import bundle
-from conformance.check import check
+from conformance.check import check, in_flight
 from conformance.compare import AGREES
 from conformance.findings import KNOWN
 from conformance.lower import NO_FAULTS, Faults
@@ -103,24 +105,35 @@ def main(argv=None) -> int:
     for runner in runners:
         verdicts, faults_seen, bundles = {}, Counter(), Counter()
         t0 = time.monotonic()
-        for k, first in enumerate(range(0, len(programs), args.batch)):
+        starts = range(0, len(programs), args.batch)
+
+        def soak_batch(k: int, first: int):
             chunk = programs[first:first + args.batch]
             kind, faults, target = faults_for(k, runner, chunk)
-            faults_seen[kind] += 1
-            report = check(chunk, expected[first:first + args.batch], target, faults=faults)
-            for i, v in enumerate(report.verdicts):
-                verdicts[first + i] = v
-            bad = [v for v in report.verdicts if v.status not in (AGREES, KNOWN)]
-            if bad:
-                try:
-                    with _disk_full():
-                        bundle.write(bad[0].program, predict(bad[0].program),
-                                     {runner.name: bad[0]}, full_disk / "bundles")
-                    bundles["written"] += 1
-                except OSError as exc:
-                    bundles[f"not written: {exc.strerror}"] += 1
-            print(f"  {runner.name}: batch {k + 1} ({kind}): {len(report.verdicts)}/{len(chunk)}"
-                  f" verdicts", file=sys.stderr, flush=True)
+            # One batch per check: its fault is its own, and batches overlap as in a run.
+            return k, first, kind, check(chunk, expected[first:first + args.batch], target,
+                                         faults=faults, batch_size=args.batch, jobs=1)
+
+        # As many batches in flight as `conformance run` keeps on this target.
+        with ThreadPoolExecutor(max_workers=in_flight(runner)) as pool:
+            futures = [pool.submit(soak_batch, k, first) for k, first in enumerate(starts)]
+            for done, future in enumerate(as_completed(futures), 1):
+                k, first, kind, report = future.result()
+                faults_seen[kind] += 1
+                for i, v in enumerate(report.verdicts):
+                    verdicts[first + i] = v
+                bad = [v for v in report.verdicts if v.status not in (AGREES, KNOWN)]
+                if bad:
+                    try:
+                        with _disk_full():
+                            bundle.write(bad[0].program, predict(bad[0].program),
+                                         {runner.name: bad[0]}, full_disk / "bundles")
+                        bundles["written"] += 1
+                    except OSError as exc:
+                        bundles[f"not written: {exc.strerror}"] += 1
+                print(f"  {runner.name}: batch {k + 1} ({kind}): {len(report.verdicts)}/"
+                      f"{min(args.batch, len(programs) - first)} verdicts "
+                      f"[{done}/{len(futures)} batches]", file=sys.stderr, flush=True)
         lost = len(programs) - len(verdicts)
         lost_total += lost
         counts = Counter(v.status for v in verdicts.values())
@@ -136,7 +149,8 @@ def main(argv=None) -> int:
 
 def _disk_full():
     """Every file write fails with ENOSPC, as on a full disk (root ignores permissions, so a
-    read-only directory would not do)."""
+    read-only directory would not do). Only bundles write through Path while other batches
+    run: runners and builds do not."""
     from unittest import mock
 
     def full(*_args, **_kwargs):
