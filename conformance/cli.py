@@ -68,7 +68,7 @@ def _abi_for(args):
     try:
         return load(name)
     except AbiError as exc:
-        raise UsageError(str(exc).splitlines()[0]) from None
+        raise UsageError(str(exc)) from None
 
 
 def _one_program(path: str):

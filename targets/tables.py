@@ -223,5 +223,5 @@ def load(name: str) -> Abi:
     if len(abi.arg_regs) < 6:
         problems.append(f"syscall.args lists {len(abi.arg_regs)} registers, need 6")
     if problems:
-        raise AbiError("\n".join(f"{path}: {p}" for p in problems))
+        raise AbiError(f"{path}: {'; '.join(problems)}")
     return abi

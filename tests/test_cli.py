@@ -77,6 +77,28 @@ def test_elf_the_target_cannot_execute(capsys, prog, tmp_path):
     assert status == cli.EXIT_USAGE and "is not an ELF file" in one_error_line(err)
 
 
+def test_an_abi_table_with_missing_and_conflicting_entries_names_every_problem(
+        capsys, prog, tmp_path, monkeypatch):
+    from targets import tables
+    for name in ("linux-generic", "linux-x86_64"):
+        (tmp_path / f"{name}.toml").write_text((tables.ABI_DIR / f"{name}.toml").read_text())
+    (tmp_path / "clash.toml").write_text('inherits = "linux-x86_64"\nkeystone = "x86"\n'
+                                         '[syscalls]\nread = "zero"\ndup = 1\n')
+    monkeypatch.setattr(tables, "ABI_DIR", tmp_path)
+    tables.load.cache_clear()
+    try:
+        status, _, err = run(capsys, "emit", str(prog), "-o", str(tmp_path / "x"),
+                             "--abi", "clash")
+    finally:
+        tables.load.cache_clear()
+    line = one_error_line(err)
+    assert status == cli.EXIT_USAGE and line.startswith(f"error: {tmp_path / 'clash.toml'}: ")
+    for problem in ("keystone should be a dict, got 'x86'", "missing keystone.arch",
+                    "syscalls.read should be an integer, got 'zero'",
+                    "syscalls write and dup share number 1"):
+        assert problem in line, line
+
+
 def test_unknown_isa_and_missing_corpus(capsys, prog):
     status, _, err = run(capsys, "show", str(prog), "--isa", "mips")
     assert status == cli.EXIT_USAGE and "unknown ABI 'linux-mips'" in one_error_line(err)
