@@ -15,7 +15,9 @@ import itertools
 import multiprocessing
 import os
 import random
+import signal
 import time
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -58,7 +60,10 @@ def draw_shard(index: int, size: int, stride: int, *, family: str, max_ops: int,
     return programs, [prediction(p, profile) for p in programs]
 
 
-def _lower_priority() -> None:
+def _start_worker() -> None:
+    """A drawing worker: lower priority, and Ctrl-C is the main process's to handle (it shuts
+    the pool down), not a traceback in every worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.nice(WORKER_NICENESS)
     except OSError:
@@ -68,6 +73,16 @@ def _lower_priority() -> None:
 class Supply(Sequence):
     """`count` generated programs, drawn and predicted in `workers` processes; `supply[i]`
     waits for program i. Use as a context manager (it owns the pool)."""
+
+    _open: "weakref.WeakSet[Supply]" = weakref.WeakSet()  # for stop_all
+
+    @classmethod
+    def stop_all(cls) -> None:
+        """An interrupted run: every open supply's shards not yet started are dropped, so
+        that whoever waits for one gets CancelledError now rather than its programs later."""
+        for supply in list(cls._open):
+            for shard in supply._shards:
+                shard.cancel()
 
     def __init__(self, count: int, *, family: str = "all", max_ops: int = 20,
                  seed: int | None = None, profile_name: str = "linux",
@@ -83,7 +98,7 @@ class Supply(Sequence):
         self.started = time.monotonic()
         self._done_at: list[float] = []  # one entry per finished shard (list.append is atomic)
         self._pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"),
-                                         initializer=_lower_priority)
+                                         initializer=_start_worker)
         self._shards: list[Future] = []
         for k in range(-(-count // self.size)):
             size = min(self.size, count - k * self.size)
@@ -93,6 +108,7 @@ class Supply(Sequence):
             future.add_done_callback(lambda _: self._done_at.append(time.monotonic()))
             self._shards.append(future)
         self.expected = _Predictions(self)
+        Supply._open.add(self)
 
     @property
     def finished(self) -> float | None:
@@ -122,6 +138,7 @@ class Supply(Sequence):
 
     def close(self) -> None:
         """Stop the workers (dropping shards nobody waited for)."""
+        Supply._open.discard(self)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> "Supply":

@@ -150,3 +150,39 @@ def test_a_register_the_target_does_not_save_is_a_usage_error(capsys):
                          "--inject-fault", "corrupt-saved-register=x19")
     assert status == cli.EXIT_USAGE
     assert "x86_64-ref (linux-x86_64) saves no such register" in one_error_line(err)
+
+
+def test_ctrl_c_kills_the_batches_in_flight_and_ends_the_run(tmp_path):
+    """The interrupted run does not wait for its batch (whose watchdog is 120 s away) and
+    leaves none of its processes behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    runner_or_skip("x86_64-native")
+    (tmp_path / "hang.prog").write_text("# waits for a signal that never comes\npause()\n")
+    marker = tmp_path / "tmp"  # batches are written under TMPDIR: their command lines name it
+    marker.mkdir()
+
+    def batch_processes() -> str:
+        return subprocess.run(["pgrep", "-f", str(marker)], capture_output=True,
+                              text=True).stdout
+    run = subprocess.Popen(
+        [sys.executable, "-m", "conformance.cli", "run", "--corpus", str(tmp_path / "hang.prog"),
+         "--targets", "x86_64-native", "--watchdog-ms", "120000"],
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env=dict(os.environ, TMPDIR=str(marker)),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 60
+        while not batch_processes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert batch_processes(), "the batch never started"
+        os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        _, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 130 and err.strip().endswith("error: interrupted"), err
+    assert not batch_processes()

@@ -41,3 +41,11 @@ def test_bad_arguments_fail_before_any_worker_starts():
 @pytest.mark.parametrize("count,size", [(1, 10), (80, 10), (400, 50), (5000, 100)])
 def test_shard_size_depends_on_the_count_only(count, size):
     assert supply.shard_size(count) == size
+
+
+def test_stop_all_drops_the_shards_not_yet_started():
+    from concurrent.futures import CancelledError
+    with Supply(1000, seed=1, workers=1) as drawn:  # 10 shards, one drawn at a time
+        Supply.stop_all()
+        with pytest.raises(CancelledError):
+            drawn[999]

@@ -107,7 +107,6 @@ def die_with_parent() -> None:
 
 def _limit(cpu_seconds: int):
     def apply() -> None:
-        die_with_parent()
         for which, value in LIMITS.items():
             soft, hard = resource.getrlimit(which)
             value = value if hard == resource.RLIM_INFINITY else min(value, hard)
@@ -121,6 +120,49 @@ def _limit(cpu_seconds: int):
 # ETXTBSY ("Text file busy"). Writing an executable and starting a process (Popen returns once
 # the child has exec'd) therefore take turns.
 SPAWN_LOCK = threading.Lock()
+_LIVE: set[subprocess.Popen] = set()  # every target process started and not yet released
+_STOPPING = threading.Event()
+
+
+class Stopped(RuntimeError):
+    """The run is being stopped (stop_all): no more target processes start."""
+
+
+def spawn(argv: list[str], before_exec=None, **popen_args) -> subprocess.Popen:
+    """Start a target process in a session of its own, dying with its starter, known to
+    stop_all until `release`d; call with SPAWN_LOCK held."""
+    if _STOPPING.is_set():
+        raise Stopped("the run is stopping: no more batches start")
+
+    def child() -> None:
+        die_with_parent()
+        if before_exec:
+            before_exec()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=child,
+                            **popen_args)
+    _LIVE.add(proc)
+    return proc
+
+
+def release(proc: subprocess.Popen) -> None:
+    """The process has ended (or is being waited for by its starter alone)."""
+    with SPAWN_LOCK:
+        _LIVE.discard(proc)
+
+
+def stop_all() -> int:
+    """SIGKILL every live target process's session and start no more (an interrupted run
+    ends now, not when its batches would); how many were killed."""
+    with SPAWN_LOCK:
+        _STOPPING.set()
+        live = list(_LIVE)
+    for proc in live:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return len(live)
 
 
 def run(argv: list[str], elf: bytes, timeout: float) -> RunResult:
@@ -136,9 +178,7 @@ def run(argv: list[str], elf: bytes, timeout: float) -> RunResult:
         full = prefix + argv + [path]
         start = time.monotonic()
         with SPAWN_LOCK:
-            proc = subprocess.Popen(full, cwd=tmp, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    start_new_session=True, preexec_fn=_limit(int(timeout) + 1))
+            proc = spawn(full, _limit(int(timeout) + 1), cwd=tmp)
         try:
             out, err = proc.communicate(timeout=timeout)
             timed_out = False
@@ -146,5 +186,7 @@ def run(argv: list[str], elf: bytes, timeout: float) -> RunResult:
             os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
             timed_out = True
+        finally:
+            release(proc)
         return RunResult(out, err.decode(errors="replace"), proc.returncode, timed_out,
                          time.monotonic() - start, sandboxed)

@@ -26,7 +26,7 @@ from targets.cache import cache_dir
 from targets.runners import initramfs
 from targets.runners.base import Runner, TargetError
 from targets.runners.qemu_user import command_version
-from targets.runners.sandbox import SPAWN_LOCK, RunResult, die_with_parent
+from targets.runners.sandbox import SPAWN_LOCK, RunResult, release, spawn
 
 VM_DIR = Path(__file__).resolve().parent.parent / "vm"
 BOOT_MEDIA = ("initramfs", "command")
@@ -192,9 +192,16 @@ def _boot(argv: list[str], deadline_s: float, config: VmConfig) -> RunResult:
     """Run QEMU, reading the console as it comes, until it exits, stalls or hits the deadline."""
     start = time.monotonic()
     with SPAWN_LOCK:  # (see there: no batch ELF is half-written in the child we fork)
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True,
-                                preexec_fn=die_with_parent)
+        proc = spawn(argv)
+    try:
+        return _watch(proc, start, deadline_s, config)
+    finally:
+        release(proc)
+
+
+def _watch(proc: subprocess.Popen, start: float, deadline_s: float,
+           config: VmConfig) -> RunResult:
+    """Read a booted VM's console until QEMU exits, stalls or hits the deadline."""
     out = bytearray()
     first_record = None
     last_output = start
