@@ -11,6 +11,8 @@ Faults rotate batch by batch, per target:
 - never-end (VM targets only): the VM never powers off and is cut short when silent;
 - and every batch with a failure tries to write a reproducer bundle into a directory that
   refuses writes (a full disk), which must be reported, not crash the run.
+A program that diverges or hangs of itself runs again, unbroken, to tell a deterministic
+disagreement from a timing-sensitive or flaky one.
 Batches overlap as many at a time as `conformance run` keeps on the target (its jobs).
 Prints per target the accounting: programs, how many have a verdict, by verdict, the named
 reasons of those that did not agree, and the count silently lost (must be 0).
@@ -29,8 +31,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from conformance import bundle
-from conformance.check import check, in_flight
-from conformance.compare import AGREES
+from conformance.check import check, in_flight, stability
+from conformance.compare import AGREES, DIVERGES, HUNG
 from conformance.findings import KNOWN
 from conformance.lower import NO_FAULTS, Faults
 from generators import sample
@@ -64,6 +66,9 @@ def truncating(runner: Runner) -> Truncating:
     return Truncating(runner.name, runner.abi_name, enable=runner.enable,
                       batch_ending=runner.batch_ending, contained=runner.contained,
                       batch_size=runner.batch_size, parallel=runner.parallel, inner=runner)
+
+
+RERUNS = 3  # of each divergence, as is and with yields (conformance run: 5)
 
 
 def faults_for(k: int, runner: Runner, chunk) -> tuple[str, Faults, Runner]:
@@ -134,6 +139,10 @@ def main(argv=None) -> int:
                 print(f"  {runner.name}: batch {k + 1} ({kind}): {len(report.verdicts)}/"
                       f"{min(args.batch, len(programs) - first)} verdicts "
                       f"[{done}/{len(futures)} batches]", file=sys.stderr, flush=True)
+        # A program's own disagreements (not a fault's) run again, unbroken: does it repeat?
+        for i in [i for i, v in verdicts.items() if v.status in (DIVERGES, HUNG)]:
+            verdicts[i] = stability(verdicts[i], expected[i], runner, runner.abi, NO_FAULTS,
+                                    RERUNS)
         lost = len(programs) - len(verdicts)
         lost_total += lost
         counts = Counter(v.status for v in verdicts.values())
@@ -161,6 +170,8 @@ def _disk_full():
 def _reason(verdict) -> str:
     """The named reason a program did not agree, without program-specific numbers."""
     text = verdict.detail.split(": ", 1)[-1] if verdict.status != "diverges" else verdict.detail
+    if verdict.stability:
+        return f"{verdict.status} ({verdict.stability}): {text[:90]}"
     for marker in ("the runner was killed mid-batch", "the kernel died", "did not power off",
                    "never started", "malformed record", "bad checksum", "records missing"):
         if marker in verdict.detail:

@@ -142,7 +142,7 @@ def check(programs: Sequence[Program], expected: Sequence[Expected], runner: Run
     if reruns:
         for i, verdict in verdicts.items():
             if verdict.status not in (AGREES, KNOWN, REFUSED):
-                verdicts[i] = _stability(verdict, expected[i], runner, abi, faults, reruns,
+                verdicts[i] = stability(verdict, expected[i], runner, abi, faults, reruns,
                                          watchdog_ms)
     report.verdicts = [verdicts[i] for i in range(len(programs))]
     report.wall_seconds = time.monotonic() - started
@@ -179,8 +179,8 @@ def _judge_batch(chunk: list[int], result, programs, expected, runner: Runner, a
     return judged
 
 
-def _stability(verdict: Verdict, expected: Expected, runner: Runner, abi: Abi, faults: Faults,
-               reruns: int, watchdog_ms: int) -> Verdict:
+def stability(verdict: Verdict, expected: Expected, runner: Runner, abi: Abi, faults: Faults,
+              reruns: int, watchdog_ms: int = DEFAULT_WATCHDOG_MS) -> Verdict:
     """The verdict with how often it comes back, as is and with perturbed timing."""
     import dataclasses
     counts = []

@@ -63,3 +63,21 @@ def test_a_program_without_a_verdict_is_counted_as_lost(monkeypatch, capsys):
     acct = _accounting(out, "x86_64-native")
     assert (acct["judged"], acct["lost"]) == (18, 2), out
     assert out.rstrip().endswith("silently lost in all: 2")
+
+
+def test_a_divergence_of_the_program_itself_is_run_again_unbroken(monkeypatch, capsys):
+    runner_or_skip("x86_64-native")
+    from conformance.compare import DIVERGES
+    real_check = soak.check
+
+    def planting_check(programs, expected, runner, **kwargs):
+        report = real_check(programs, expected, runner, **kwargs)
+        first = dataclasses.replace(report.verdicts[0], status=DIVERGES, detail="planted")
+        return dataclasses.replace(report, verdicts=[first] + report.verdicts[1:])
+    monkeypatch.setattr(soak, "check", planting_check)
+    rc = soak.main(["--programs", "10", "--batch", "10", "--targets", "x86_64-native"])
+    out = capsys.readouterr().out
+    assert rc == 0 and _accounting(out, "x86_64-native")["counts"].get(DIVERGES) == 1, out
+    # the program really agrees: rerun as is and with yields, it never diverges again
+    assert re.search(r"^ +1  diverges \(timing-sensitive\): planted \[0/3 reruns as is, 0/3 "
+                     r"with yields: timing-sensitive\]$", out, re.M), out
