@@ -180,4 +180,9 @@ def _reason(verdict) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from conformance.interrupt import stopping_on_interrupt
+    try:
+        with stopping_on_interrupt():  # Ctrl-C kills the batches in flight, not waits for them
+            sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("interrupted")

@@ -385,4 +385,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from conformance.interrupt import stopping_on_interrupt
+    try:
+        with stopping_on_interrupt():  # Ctrl-C kills the batches in flight, not waits for them
+            main()
+    except KeyboardInterrupt:
+        sys.exit("interrupted")

@@ -7,7 +7,6 @@ target cannot run), 3 a target that was asked for by name is not available here.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
 import time
@@ -598,34 +597,20 @@ def _add_target_configs(paths: list[str]) -> None:
             raise UsageError(str(exc)) from None
 
 
-def _interrupted(signum, frame):
-    """Ctrl-C: kill the running batches and drop the programs not yet drawn, so that the
-    threads waiting on either return at once; then unwind."""
-    from conformance.supply import Supply
-    from targets.runners.sandbox import stop_all
-    stop_all()
-    Supply.stop_all()
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
+    from conformance.interrupt import stopping_on_interrupt
     args = parser().parse_args(argv)
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is signal.default_int_handler:  # (not where SIGINT is ignored, or not ours)
-        signal.signal(signal.SIGINT, _interrupted)
     try:
-        _add_target_configs(getattr(args, "target_config", []))
-        return COMMANDS[args.command](args)
+        with stopping_on_interrupt():
+            _add_target_configs(getattr(args, "target_config", []))
+            return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    finally:
-        if previous is signal.default_int_handler:
-            signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":

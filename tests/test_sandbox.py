@@ -83,3 +83,22 @@ def test_a_killed_run_leaves_none_of_its_processes_behind(runner, tmp_path):
     if left:
         subprocess.run(["pkill", "-9", "-f", marker])
     assert not left, f"processes outlived the run: {left}"
+
+
+def test_without_prlimit_native_and_qemu_user_say_so(monkeypatch):
+    from targets.runners import get, sandbox
+    monkeypatch.setattr(sandbox, "_system_tool", lambda name: None)
+    for name in ("x86_64-native", "aarch64-qemu-user"):
+        why = get(name).unavailable()
+        if name == "x86_64-native" and why and "the host is" in why:
+            continue  # another ISA's host: that reason comes first
+        if name == "aarch64-qemu-user" and why and "not on PATH" in why:
+            continue
+        assert why and "prlimit is not installed" in why and "util-linux" in why, (name, why)
+
+
+def test_a_batch_runs_with_its_rlimits():
+    from targets.runners import sandbox
+    result = sandbox.run(["/bin/sh", "-c", "ulimit -n; ulimit -v; ulimit -c; ulimit -t", "sh"],
+                         b"", 10)
+    assert result.output.decode().split() == ["1024", str(2 * 1024 * 1024), "0", "11"]

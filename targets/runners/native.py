@@ -5,6 +5,7 @@ import platform
 from dataclasses import dataclass
 
 from targets.runners.base import Runner
+from targets.runners.sandbox import limits_unavailable
 
 HOST_ISA = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
@@ -17,7 +18,7 @@ class NativeRunner(Runner):
         host = HOST_ISA.get(platform.machine().lower(), platform.machine())
         if host != self.isa:
             return f"the host is {host}, not {self.isa}"
-        return None
+        return limits_unavailable()
 
     def version(self) -> str:
         return f"Linux {platform.release()} (host kernel)"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from targets.runners.base import Runner
+from targets.runners.sandbox import limits_unavailable
 
 
 @cache
@@ -38,7 +39,7 @@ class QemuUserRunner(Runner):
     def unavailable(self) -> str | None:
         if shutil.which(self.binary()) is None:
             return f"{self.binary()} is not on PATH"
-        return None
+        return limits_unavailable()
 
     def version(self) -> str:
         return command_version(shutil.which(self.binary()) or self.binary())

@@ -8,7 +8,6 @@ die with the run that watches them.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import resource
 import shutil
@@ -93,26 +92,40 @@ def unsafe_without_namespace(program: Program) -> str | None:
     return visit(program.body)
 
 
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-_prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # loaded before any fork
+def limits(cpu_seconds: int) -> list[str]:
+    """`prlimit` options for a batch: LIMITS (no higher than the hard limits this process
+    has) and `cpu_seconds` of CPU time."""
+    out = []
+    for which, value in LIMITS.items():
+        hard = resource.getrlimit(which)[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        out.append(f"--{_PRLIMIT_NAMES[which]}={value}:{value}")
+    return out + [f"--cpu={cpu_seconds}:{cpu_seconds + 5}"]
 
 
-def die_with_parent() -> None:
-    """In a child before exec: SIGKILL it when the thread that started it dies, so that a run
-    killed outright (no cleanup of its own) takes its watchdog's charges with it. unshare's
-    --kill-child and pid 1 of the namespace pass the kill on to the whole batch."""
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+_PRLIMIT_NAMES = {resource.RLIMIT_NOFILE: "nofile", resource.RLIMIT_NPROC: "nproc",
+                  resource.RLIMIT_AS: "as", resource.RLIMIT_CORE: "core"}
 
 
-def _limit(cpu_seconds: int):
-    def apply() -> None:
-        for which, value in LIMITS.items():
-            soft, hard = resource.getrlimit(which)
-            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(which, (value, value))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
-    return apply
+def _system_tool(name: str) -> str | None:
+    """A util-linux command: on PATH, else where the system keeps it."""
+    return shutil.which(name) or shutil.which(name, path=os.defpath)
+
+
+def limits_unavailable() -> str | None:
+    """None if batches can get their rlimits here, else why not (and the fix)."""
+    if _system_tool("prlimit") is None:
+        return "prlimit is not installed, so batches could not get their rlimits " \
+               "(apt-get install util-linux)"
+    return None
+
+
+def _dying_with_parent() -> list[str]:
+    """The command prefix that SIGKILLs a target process when the thread that started it dies
+    (a run killed outright, with no cleanup of its own, takes its batches with it; unshare's
+    --kill-child and pid 1 of the namespace pass the kill on to the whole batch)."""
+    setpriv = _system_tool("setpriv")  # (without it, only Ctrl-C and the watchdogs stop them)
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
 # Batches start from many threads. A child forked while another thread has a batch ELF open
@@ -128,20 +141,22 @@ class Stopped(RuntimeError):
     """The run is being stopped (stop_all): no more target processes start."""
 
 
-def spawn(argv: list[str], before_exec=None, **popen_args) -> subprocess.Popen:
+def spawn(argv: list[str], **popen_args) -> subprocess.Popen:
     """Start a target process in a session of its own, dying with its starter, known to
-    stop_all until `release`d; call with SPAWN_LOCK held."""
+    stop_all until `release`d; call with SPAWN_LOCK held.
+
+    No Python code runs in the child (no preexec_fn): a child forked from a threaded process
+    may find a lock taken for good, and a Ctrl-C that reached it before it left our session
+    ran the SIGINT handler there and hung the run. Limits and the death signal are commands
+    (prlimit, setpriv) that exec the next."""
     if _STOPPING.is_set():
         raise Stopped("the run is stopping: no more batches start")
-
-    def child() -> None:
-        die_with_parent()
-        if before_exec:
-            before_exec()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=child,
-                            **popen_args)
+    proc = subprocess.Popen(_dying_with_parent() + argv, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, **popen_args)
     _LIVE.add(proc)
+    if _STOPPING.is_set():  # stop_all ran while it started, and may have missed it
+        _kill(proc)
     return proc
 
 
@@ -153,16 +168,25 @@ def release(proc: subprocess.Popen) -> None:
 
 def stop_all() -> int:
     """SIGKILL every live target process's session and start no more (an interrupted run
-    ends now, not when its batches would); how many were killed."""
-    with SPAWN_LOCK:
-        _STOPPING.set()
-        live = list(_LIVE)
+    ends now, not when its batches would); how many were killed. Takes no lock: it runs in a
+    signal handler, maybe while its own thread holds SPAWN_LOCK."""
+    _STOPPING.set()
+    live = list(_LIVE)
     for proc in live:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        _kill(proc)
     return len(live)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def resume() -> None:
+    """After stop_all, once its run has unwound: batches may start again in this process."""
+    _STOPPING.clear()
 
 
 def run(argv: list[str], elf: bytes, timeout: float) -> RunResult:
@@ -175,10 +199,11 @@ def run(argv: list[str], elf: bytes, timeout: float) -> RunResult:
             with open(path, "wb") as fh:
                 fh.write(elf)
         os.chmod(path, 0o755)
-        full = prefix + argv + [path]
+        full = [_system_tool("prlimit") or "prlimit"] + limits(int(timeout) + 1) + ["--"] \
+            + prefix + argv + [path]
         start = time.monotonic()
         with SPAWN_LOCK:
-            proc = spawn(full, _limit(int(timeout) + 1), cwd=tmp)
+            proc = spawn(full, cwd=tmp)
         try:
             out, err = proc.communicate(timeout=timeout)
             timed_out = False

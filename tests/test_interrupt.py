@@ -1,0 +1,59 @@
+"""conformance.interrupt: Ctrl-C stops target processes and drawing, then unwinds as usual."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from conformance import interrupt
+from conformance.supply import Supply
+from targets.runners import sandbox
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    seen = []
+    monkeypatch.setattr(sandbox, "stop_all", lambda: seen.append("targets") or 0)
+    monkeypatch.setattr(Supply, "stop_all", classmethod(lambda cls: seen.append("supplies")))
+    monkeypatch.setattr(sandbox, "resume", lambda: seen.append("resume"))
+    return seen
+
+
+def test_ctrl_c_stops_targets_and_drawing_then_raises(calls):
+    before = signal.getsignal(signal.SIGINT)
+    assert before is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt):
+        with interrupt.stopping_on_interrupt():
+            assert signal.getsignal(signal.SIGINT) is not before
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # (Python runs the handler between bytecodes)
+                pass
+    assert calls == ["targets", "supplies", "resume"]
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_an_ignored_sigint_stays_ignored(calls):
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupt.stopping_on_interrupt():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert calls == []
+
+
+def test_stopped_targets_start_no_batch_until_resumed():
+    sandbox._STOPPING.set()
+    try:
+        with pytest.raises(sandbox.Stopped):
+            with sandbox.SPAWN_LOCK:
+                sandbox.spawn(["true"])
+    finally:
+        sandbox.resume()
+    with sandbox.SPAWN_LOCK:
+        proc = sandbox.spawn(["true"])
+    proc.communicate()
+    sandbox.release(proc)
+    assert proc.returncode == 0
