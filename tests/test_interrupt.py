@@ -20,17 +20,23 @@ def calls(monkeypatch):
     return seen
 
 
-def test_ctrl_c_stops_targets_and_drawing_then_raises(calls):
-    before = signal.getsignal(signal.SIGINT)
-    assert before is signal.default_int_handler
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler (a background job may have inherited SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_targets_and_drawing_then_raises(calls, python_sigint):
     with pytest.raises(KeyboardInterrupt):
         with interrupt.stopping_on_interrupt():
-            assert signal.getsignal(signal.SIGINT) is not before
+            assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
             os.kill(os.getpid(), signal.SIGINT)
             for _ in range(1000):  # (Python runs the handler between bytecodes)
                 pass
     assert calls == ["targets", "supplies", "resume"]
-    assert signal.getsignal(signal.SIGINT) is before
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_an_ignored_sigint_stays_ignored(calls):
