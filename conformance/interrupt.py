@@ -7,10 +7,11 @@ import contextlib
 import signal
 import threading
 
+from conformance.supply import Supply
+from targets.runners.sandbox import resume, stop_all
+
 
 def _interrupted(signum, frame):
-    from conformance.supply import Supply
-    from targets.runners.sandbox import stop_all
     stop_all()
     Supply.stop_all()
     raise KeyboardInterrupt
@@ -21,7 +22,6 @@ def stopping_on_interrupt():
     """Within: SIGINT kills every target process and drops undrawn shards, then raises
     KeyboardInterrupt as usual. Only where SIGINT has Python's default handler (not where it
     is ignored, or someone else's) and in the main thread; afterwards, batches may start again."""
-    from targets.runners.sandbox import resume
     previous = signal.getsignal(signal.SIGINT)
     ours = previous is signal.default_int_handler \
         and threading.current_thread() is threading.main_thread()

@@ -14,9 +14,9 @@ from targets.runners import sandbox
 @pytest.fixture
 def calls(monkeypatch):
     seen = []
-    monkeypatch.setattr(sandbox, "stop_all", lambda: seen.append("targets") or 0)
+    monkeypatch.setattr(interrupt, "stop_all", lambda: seen.append("targets") or 0)
     monkeypatch.setattr(Supply, "stop_all", classmethod(lambda cls: seen.append("supplies")))
-    monkeypatch.setattr(sandbox, "resume", lambda: seen.append("resume"))
+    monkeypatch.setattr(interrupt, "resume", lambda: seen.append("resume"))
     return seen
 
 
@@ -54,12 +54,11 @@ def test_stopped_targets_start_no_batch_until_resumed():
     sandbox._STOPPING.set()
     try:
         with pytest.raises(sandbox.Stopped):
-            with sandbox.SPAWN_LOCK:
-                sandbox.spawn(["true"])
+            with sandbox.spawned(["true"]):
+                pass
     finally:
         sandbox.resume()
-    with sandbox.SPAWN_LOCK:
-        proc = sandbox.spawn(["true"])
-    proc.communicate()
-    sandbox.release(proc)
-    assert proc.returncode == 0
+    with sandbox.spawned(["true"]) as proc:
+        assert sandbox._LIVE == {proc}  # stop_all would kill it
+        proc.communicate()
+    assert proc.returncode == 0 and not sandbox._LIVE

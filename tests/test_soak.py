@@ -49,14 +49,19 @@ def test_every_program_is_accounted_for_under_every_fault(target, kinds, capsys)
     assert out.rstrip().endswith("silently lost in all: 0")
 
 
-def test_a_program_without_a_verdict_is_counted_as_lost(monkeypatch, capsys):
-    runner_or_skip("x86_64-native")
+def _edit_reports(monkeypatch, edit) -> None:
+    """The soak's checks give edit(verdicts) instead of their real verdicts."""
     real_check = soak.check
 
-    def forgetful_check(programs, expected, runner, **kwargs):
+    def edited_check(programs, expected, runner, **kwargs):
         report = real_check(programs, expected, runner, **kwargs)
-        return dataclasses.replace(report, verdicts=report.verdicts[:-1])
-    monkeypatch.setattr(soak, "check", forgetful_check)
+        return dataclasses.replace(report, verdicts=edit(report.verdicts))
+    monkeypatch.setattr(soak, "check", edited_check)
+
+
+def test_a_program_without_a_verdict_is_counted_as_lost(monkeypatch, capsys):
+    runner_or_skip("x86_64-native")
+    _edit_reports(monkeypatch, lambda verdicts: verdicts[:-1])
     rc = soak.main(["--programs", "20", "--batch", "10", "--targets", "x86_64-native"])
     out = capsys.readouterr().out
     assert rc == 1
@@ -68,13 +73,8 @@ def test_a_program_without_a_verdict_is_counted_as_lost(monkeypatch, capsys):
 def test_a_divergence_of_the_program_itself_is_run_again_unbroken(monkeypatch, capsys):
     runner_or_skip("x86_64-native")
     from conformance.compare import DIVERGES
-    real_check = soak.check
-
-    def planting_check(programs, expected, runner, **kwargs):
-        report = real_check(programs, expected, runner, **kwargs)
-        first = dataclasses.replace(report.verdicts[0], status=DIVERGES, detail="planted")
-        return dataclasses.replace(report, verdicts=[first] + report.verdicts[1:])
-    monkeypatch.setattr(soak, "check", planting_check)
+    _edit_reports(monkeypatch, lambda verdicts: [
+        dataclasses.replace(verdicts[0], status=DIVERGES, detail="planted")] + verdicts[1:])
     rc = soak.main(["--programs", "10", "--batch", "10", "--targets", "x86_64-native"])
     out = capsys.readouterr().out
     assert rc == 0 and _accounting(out, "x86_64-native")["counts"].get(DIVERGES) == 1, out

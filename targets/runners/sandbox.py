@@ -8,6 +8,7 @@ die with the run that watches them.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
@@ -22,12 +23,13 @@ from functools import cache
 from conformance.ir import PARENT, SELF, Group, Op, Program, Ref
 
 UNSHARE_FLAGS = ["--user", "--pid", "--fork", "--map-root-user", "--kill-child", "--"]
-# The oracle's `open_max` knob assumes this RLIMIT_NOFILE.
+# A batch's rlimits, by prlimit's name (RLIMIT_<NAME>). The oracle's `open_max` knob assumes
+# this nofile.
 LIMITS = {
-    resource.RLIMIT_NOFILE: 1024,
-    resource.RLIMIT_NPROC: 256,
-    resource.RLIMIT_AS: 2 << 30,
-    resource.RLIMIT_CORE: 0,       # SIGQUIT tests must not write core files
+    "nofile": 1024,
+    "nproc": 256,
+    "as": 2 << 30,
+    "core": 0,       # SIGQUIT tests must not write core files
 }
 
 
@@ -96,17 +98,14 @@ def limits(cpu_seconds: int) -> list[str]:
     """`prlimit` options for a batch: LIMITS (no higher than the hard limits this process
     has) and `cpu_seconds` of CPU time."""
     out = []
-    for which, value in LIMITS.items():
-        hard = resource.getrlimit(which)[1]
+    for name, value in LIMITS.items():
+        hard = resource.getrlimit(getattr(resource, f"RLIMIT_{name.upper()}"))[1]
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        out.append(f"--{_PRLIMIT_NAMES[which]}={value}:{value}")
+        out.append(f"--{name}={value}:{value}")
     return out + [f"--cpu={cpu_seconds}:{cpu_seconds + 5}"]
 
 
-_PRLIMIT_NAMES = {resource.RLIMIT_NOFILE: "nofile", resource.RLIMIT_NPROC: "nproc",
-                  resource.RLIMIT_AS: "as", resource.RLIMIT_CORE: "core"}
-
-
+@cache  # looked up for every batch otherwise
 def _system_tool(name: str) -> str | None:
     """A util-linux command: on PATH, else where the system keeps it."""
     return shutil.which(name) or shutil.which(name, path=os.defpath)
@@ -141,28 +140,27 @@ class Stopped(RuntimeError):
     """The run is being stopped (stop_all): no more target processes start."""
 
 
-def spawn(argv: list[str], **popen_args) -> subprocess.Popen:
-    """Start a target process in a session of its own, dying with its starter, known to
-    stop_all until `release`d; call with SPAWN_LOCK held.
+@contextlib.contextmanager
+def spawned(argv: list[str], **popen_args):
+    """A target process started in a session of its own, dying with its starter, and known
+    to stop_all while the block runs. It starts under SPAWN_LOCK.
 
     No Python code runs in the child (no preexec_fn): a child forked from a threaded process
     may find a lock taken for good, and a Ctrl-C that reached it before it left our session
     ran the SIGINT handler there and hung the run. Limits and the death signal are commands
     (prlimit, setpriv) that exec the next."""
-    if _STOPPING.is_set():
-        raise Stopped("the run is stopping: no more batches start")
-    proc = subprocess.Popen(_dying_with_parent() + argv, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, **popen_args)
-    _LIVE.add(proc)
-    if _STOPPING.is_set():  # stop_all ran while it started, and may have missed it
-        _kill(proc)
-    return proc
-
-
-def release(proc: subprocess.Popen) -> None:
-    """The process has ended (or is being waited for by its starter alone)."""
     with SPAWN_LOCK:
+        if _STOPPING.is_set():
+            raise Stopped("the run is stopping: no more batches start")
+        proc = subprocess.Popen(_dying_with_parent() + argv, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True, **popen_args)
+    _LIVE.add(proc)
+    try:
+        if _STOPPING.is_set():  # stop_all ran while it started, and may have missed it
+            _kill(proc)
+        yield proc
+    finally:
         _LIVE.discard(proc)
 
 
@@ -202,16 +200,13 @@ def run(argv: list[str], elf: bytes, timeout: float) -> RunResult:
         full = [_system_tool("prlimit") or "prlimit"] + limits(int(timeout) + 1) + ["--"] \
             + prefix + argv + [path]
         start = time.monotonic()
-        with SPAWN_LOCK:
-            proc = spawn(full, cwd=tmp)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            timed_out = True
-        finally:
-            release(proc)
+        with spawned(full, cwd=tmp) as proc:
+            try:
+                out, err = proc.communicate(timeout=timeout)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                out, err = proc.communicate()
+                timed_out = True
         return RunResult(out, err.decode(errors="replace"), proc.returncode, timed_out,
                          time.monotonic() - start, sandboxed)

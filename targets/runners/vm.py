@@ -26,7 +26,7 @@ from targets.cache import cache_dir
 from targets.runners import initramfs
 from targets.runners.base import Runner, TargetError
 from targets.runners.qemu_user import command_version
-from targets.runners.sandbox import SPAWN_LOCK, RunResult, release, spawn
+from targets.runners.sandbox import RunResult, spawned
 
 VM_DIR = Path(__file__).resolve().parent.parent / "vm"
 BOOT_MEDIA = ("initramfs", "command")
@@ -191,12 +191,8 @@ class VmRunner(Runner):
 def _boot(argv: list[str], deadline_s: float, config: VmConfig) -> RunResult:
     """Run QEMU, reading the console as it comes, until it exits, stalls or hits the deadline."""
     start = time.monotonic()
-    with SPAWN_LOCK:  # (see there: no batch ELF is half-written in the child we fork)
-        proc = spawn(argv)
-    try:
+    with spawned(argv) as proc:
         return _watch(proc, start, deadline_s, config)
-    finally:
-        release(proc)
 
 
 def _watch(proc: subprocess.Popen, start: float, deadline_s: float,
