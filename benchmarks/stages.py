@@ -22,13 +22,13 @@ import time
 
 from conformance import trace
 from conformance.assemble import assemble
-from conformance.batch import IMAGE_BASE, build
+from conformance.batch import RUNTIME_AT, build
 from conformance.check import batch_timeout
 from conformance.compare import judge
-from conformance.elf import HEADER_SIZE
 from conformance.emit import emitter_for
 from conformance.lanes import busy, plan
 from conformance.lower import NO_FAULTS, Rodata, lower_driver, lower_program
+from conformance.runtime import runtime_for
 from generators import sample
 from oracle import predict
 from targets.runners import get
@@ -64,7 +64,9 @@ def main() -> None:
     programs = timed(costs, "draw", lambda: sample(n, family="all", max_ops=20, seed=0))
     n = len(programs)
     expected = timed(costs, "oracle", lambda: [predict(p) for p in programs])
-    rodata = Rodata(base=IMAGE_BASE + HEADER_SIZE)
+    # The runtime routines are assembled once per ABI and reused by every batch.
+    runtime = runtime_for(abi, address=RUNTIME_AT)
+    rodata = Rodata(base=runtime.end + -runtime.end % 16)
 
     def lower():
         micro = lower_driver(n, abi, 2000, rodata=rodata, lanes=plan(programs, args.lanes))
@@ -73,8 +75,10 @@ def main() -> None:
         return micro
 
     micro = timed(costs, "lower", lower)
-    listing = timed(costs, "emit", lambda: emitter_for(abi, NO_FAULTS).render(micro))
-    _ = timed(costs, "assemble", lambda: assemble(listing, abi, IMAGE_BASE + 0x1000))
+    listing = timed(costs, "emit",
+                    lambda: emitter_for(abi, NO_FAULTS, runtime.routines).render(micro))
+    code_at = rodata.base + len(rodata.blob)
+    _ = timed(costs, "assemble", lambda: assemble(listing, abi, code_at + -code_at % 16))
     elf = build(programs, abi, ending=runner.batch_ending, lanes=args.lanes).elf
     result = timed(costs, "run", lambda: runner.run(elf, batch_timeout(n, 2000)))
     parsed = timed(costs, "parse", lambda: trace.parse(result.output))

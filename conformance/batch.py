@@ -1,7 +1,8 @@
 """A batch: many programs in one ELF, run by the driver in one or more lanes (see lower_driver).
 
-Image layout from `IMAGE_BASE`: ELF headers, read-only data (write payloads), code (entry
-first), then the zero-filled state at `Memory.BASE`.
+Image layout from `IMAGE_BASE`: ELF headers, the runtime routines (assembled once per ABI:
+conformance.runtime), read-only data (write payloads), the batch's code (entry first), then the
+zero-filled state at `Memory.BASE`.
 """
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ from conformance.elf import HEADER_SIZE, write_elf
 from conformance.emit import emitter_for
 from conformance.ir import Program
 from conformance.lanes import plan
-from conformance.lower import NO_FAULTS, Faults, Memory, Rodata, lower_driver, lower_program
+from conformance.lower import (
+    NO_FAULTS, Faults, Memory, MicroOp, Rodata, lower_driver, lower_program,
+)
+from conformance.runtime import Runtime, runtime_for
 from targets.tables import Abi
 
 IMAGE_BASE = 0x400000
+RUNTIME_AT = IMAGE_BASE + HEADER_SIZE + -(IMAGE_BASE + HEADER_SIZE) % 16
 DEFAULT_WATCHDOG_MS = 2000
 
 
@@ -29,9 +34,20 @@ class Batch:
 
     programs: tuple[Program, ...]
     abi: Abi
-    listing: str
+    code_listing: str  # the batch's own code, from the ELF's entry on
     elf: bytes
     watchdog_ms: int
+    runtime: Runtime
+
+    @property
+    def listing(self) -> str:
+        """The whole code, to read: the runtime routines, then the batch's own."""
+        c = self.code_listing.split(" ", 1)[0]  # its first line is a comment
+        where = "".join(f"{c}   {label} = {address:#x}\n"
+                        for label, address in self.runtime.routines.items())
+        return (f"{c} runtime routines at {self.runtime.address:#x} (the same in every batch; "
+                f"the code below calls them by address):\n{where}{self.runtime.listing}"
+                f"{c} the batch's code, at the entry point:\n{self.code_listing}")
 
 
 def build(programs, abi: Abi, *, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
@@ -45,7 +61,8 @@ def build(programs, abi: Abi, *, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
     programs = tuple(programs)
     if not programs:
         raise ValueError("a batch needs at least one program")
-    rodata = Rodata(base=IMAGE_BASE + HEADER_SIZE)
+    runtime = runtime_for(abi, faults, address=RUNTIME_AT)
+    rodata = Rodata(base=runtime.end + -runtime.end % 16)
     names = [p.name for p in programs]
     # (an unnamed program is never the one named: die_after "" means no such fault)
     die_after = names.index(faults.die_after) if faults.die_after and faults.die_after in names \
@@ -56,14 +73,28 @@ def build(programs, abi: Abi, *, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
                          plan(programs, lanes))
     for index, program in enumerate(programs):
         micro += lower_program(program, index, abi, rodata, faults)
-    listing = emitter_for(abi, faults).render(micro)
+    try:
+        listing, elf = link(micro, abi, runtime, rodata, faults)
+    except BatchTooLarge as exc:
+        raise BatchTooLarge(f"batch of {len(programs)} programs is too large ({exc}): split "
+                            "it into smaller batches") from None
+    return Batch(programs, abi, listing, elf, watchdog_ms, runtime)
+
+
+def link(micro: list[MicroOp], abi: Abi, runtime: Runtime, rodata: Rodata,
+         faults: Faults = NO_FAULTS) -> tuple[str, bytes]:
+    """(listing, ELF) of `micro` (from `_start`), with the runtime and `rodata` before it."""
+    listing = emitter_for(abi, faults, runtime.routines).render(micro)
     code_at = rodata.base + len(rodata.blob)
     code_at += -code_at % 16
     code = assemble(listing, abi, code_at)
-    payload = bytes(rodata.blob) + bytes(code_at - rodata.base - len(rodata.blob)) + code
-    if IMAGE_BASE + HEADER_SIZE + len(payload) > Memory.BASE:
-        raise BatchTooLarge(f"batch of {len(programs)} programs is too large "
-                         f"({len(payload)} bytes): split it into smaller batches")
+    image = bytearray(runtime.code)
+    image += bytes(rodata.base - runtime.end) + rodata.blob
+    image += bytes(code_at - RUNTIME_AT - len(image)) + code
+    if RUNTIME_AT + len(image) > Memory.BASE:
+        raise BatchTooLarge(f"{len(image)} bytes of code and data")
+    # The headers end where the runtime starts but for alignment padding.
+    payload = bytes(RUNTIME_AT - IMAGE_BASE - HEADER_SIZE) + image
     elf = write_elf(payload, machine=abi.elf_machine, base=IMAGE_BASE, entry=code_at,
                     memsz=Memory.END - IMAGE_BASE)
-    return Batch(programs, abi, listing, elf, watchdog_ms)
+    return listing, elf

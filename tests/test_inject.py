@@ -81,7 +81,7 @@ def test_the_code_map_names_every_instruction_of_the_batch():
     abi = load("linux-x86_64")
     batch = build(load_corpus("basic")[:2], abi)
     code = CodeMap(batch)
-    assert code.lines[0].address == code.code_at and code.lines[0].text == "jmp _start"
+    assert code.lines[0].address == code.code_at and code.lines[0].label == "_start"
     ops = {line.op for line in code.lines if line.op is not None}
     assert ops == set(range(len(batch.programs[0].body))) | set(range(
         len(batch.programs[1].body)))

@@ -91,7 +91,7 @@ def test_aarch64_reaches_the_state_area_through_its_base_register():
     from conformance.emit import emitter_for
     from conformance.lower import Memory, Syscall
     em = emitter_for(tables.load("linux-aarch64"))
-    assert em.entry()[-1] == "b _start" and any("x28" in line for line in em.entry())
+    assert any("x28" in line for line in em.entry())  # set before _start, which follows
     assert em.store("x9", Memory.RET, 8) == ["str x9, [x28, #0x18]"]
     assert em.load_var("x9", Memory.WSTATUS, 4) == ["ldrsw x9, [x28, #0x28]"]
     # beyond the reach of a scaled offset: the address is built in full

@@ -8,16 +8,14 @@ import pytest
 
 pytest.importorskip("unicorn", reason="the reference machine needs unicorn (pip install unicorn)")
 
-from conformance.assemble import assemble
-from conformance.batch import IMAGE_BASE, build
+from conformance.batch import IMAGE_BASE, RUNTIME_AT, build, link
 from conformance.check import check
 from conformance.cli import load_corpus
 from conformance.compare import AGREES, DIVERGES, HUNG, decode_linux_wait_status
-from conformance.elf import HEADER_SIZE, write_elf
-from conformance.emit import emitter_for
 from conformance.events import WaitStatus
 from conformance.ir import SigSet, StackSize
-from conformance.lower import Faults, Imm, Label, Memory, Move, Syscall, Var
+from conformance.lower import Faults, Imm, Label, Memory, Move, Rodata, Syscall, Var
+from conformance.runtime import runtime_for
 from e2e import assert_caught_exactly, disagreements
 from oracle import predict
 from targets.runners import RUNNERS, TargetError, get
@@ -36,11 +34,8 @@ REF_TARGETS = ("x86_64-ref", "aarch64-ref")
 
 def tiny_elf(abi, ops) -> bytes:
     """A static ELF running `ops` (micro-ops, emitted for the ABI) from `_start`."""
-    code_at = IMAGE_BASE + HEADER_SIZE
-    listing = emitter_for(abi).render([Label("_start")] + list(ops))
-    code = assemble(listing, abi, code_at)
-    return write_elf(code, machine=abi.elf_machine, base=IMAGE_BASE, entry=code_at,
-                     memsz=Memory.END - IMAGE_BASE)
+    runtime = runtime_for(abi, address=RUNTIME_AT)
+    return link([Label("_start")] + list(ops), abi, runtime, Rodata(base=runtime.end))[1]
 
 
 def call(abi, name, *args) -> Syscall:

@@ -7,7 +7,7 @@ conditional branches hop over an unconditional `b` so targets may lie beyond +-1
 from __future__ import annotations
 
 from conformance.emit.base import HANDLER_FIELDS, HANDLER_INFO_FIELDS, Emitter
-from conformance.lower import Memory
+from conformance.lower import NO_FAULTS, Memory
 
 _INVERSE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
 _ADDR = "x16"  # ip0: the intra-procedure scratch register, free for address building
@@ -35,8 +35,8 @@ class Aarch64Emitter(Emitter):
     scratch2 = "x10"
     comment_prefix = "//"
 
-    def __init__(self, abi, faults=None):
-        super().__init__(abi, *([faults] if faults else []))
+    def __init__(self, abi, faults=NO_FAULTS, routines=None):
+        super().__init__(abi, faults, routines)
         self._hops = 0
 
     def jump(self, label: str) -> list[str]:
@@ -96,7 +96,7 @@ class Aarch64Emitter(Emitter):
             lines += self.load_imm(_BASE, Memory.BASE)  # the probe's pattern replaced it
         lines += self.store(self.abi.result_reg, Memory.RET, 8)
         lines += ["mov x0, sp", f"add x1, sp, #{area}", f"mov x2, #{len(gprs)}",
-                  f"mov x3, #{len(simd)}", "bl rt_regdiff", f"add sp, sp, #{2 * area}"]
+                  f"mov x3, #{len(simd)}", f"bl {self.routine('rt_regdiff')}", f"add sp, sp, #{2 * area}"]
         return lines
 
     def handlers(self) -> str:
@@ -206,13 +206,13 @@ rt_handler_no_info:
         else:
             lines += ["mov x3, #0", "mov x4, #0"]
         lines += [f"mov x0, #{ord(kind)}", "mov x1, sp", f"mov x2, #{len(fields)}",
-                  "bl rt_record"]
+                  f"bl {self.routine('rt_record')}"]
         if frame:
             lines.append(f"add sp, sp, #{frame}")
         return lines
 
     def entry(self) -> list[str]:
-        return self.load_imm(_BASE, Memory.BASE) + ["b _start"]
+        return self.load_imm(_BASE, Memory.BASE)
 
     def _addr(self, reg: str, addr: int) -> str:
         return "\n    ".join(self.load_imm(reg, addr))

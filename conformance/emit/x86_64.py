@@ -56,7 +56,7 @@ class X86_64Emitter(Emitter):
         lines += snapshot + [self.abi.trap] + snapshot
         lines += self.store(self.abi.result_reg, Memory.RET, 8)
         lines += ["mov rdi, rsp", f"lea rsi, [rsp + {area}]", f"mov edx, {len(gprs)}",
-                  f"mov ecx, {len(simd)}", "call rt_regdiff", f"add rsp, {2 * area}"]
+                  f"mov ecx, {len(simd)}", f"call {self.routine('rt_regdiff')}", f"add rsp, {2 * area}"]
         return lines
 
     def store(self, reg: str, addr: int, size: int) -> list[str]:
@@ -75,13 +75,13 @@ class X86_64Emitter(Emitter):
         else:
             lines += ["xor ecx, ecx", "xor r8d, r8d"]
         lines += [f"mov edi, {ord(kind)}", "mov rsi, rsp", f"mov edx, {len(fields)}",
-                  "call rt_record"]
+                  f"call {self.routine('rt_record')}"]
         if frame:
             lines.append(f"add rsp, {frame}")
         return lines
 
     def entry(self) -> list[str]:
-        return ["jmp _start"]
+        return []
 
     def runtime(self) -> str:
         m, write, trap = Memory, self.abi.nr("write"), self.abi.trap

@@ -33,7 +33,7 @@ class CodeMap:
         self.elf = batch.elf
         self.code_at = int.from_bytes(batch.elf[24:32], "little")  # e_entry: the code's start
         code = batch.elf[self.code_at - IMAGE_BASE:]
-        marked, lines = self._mark(batch.listing, batch.abi.name)
+        marked, lines = self._mark(batch.code_listing, batch.abi.name)
         quads = "\n".join(f"    .quad __cf_at_{k}" for k in range(len(lines)))
         image = assemble(marked + quads + "\n", batch.abi, self.code_at)
         if image[:len(code)] != code:
