@@ -724,7 +724,7 @@ def lower_driver(count: int, abi: Abi, watchdog_ms: int, ending: str = "exit",
                              ("value_sec", sec), ("value_usec", usec)):
         out.append(Move(Var(Memory.WATCHDOG + itv.offset(fieldname)), Imm(value)))
     if len(lanes) == 1:
-        return out + _lane(lanes[0], abi, faults, die_after, rodata)
+        return out + _lane(lanes[0], abi, faults, die_after, rodata) + _watch(abi, count)
     for k in range(len(lanes)):
         emit_fork(abi, out)
         out.append(Branch("eq", RET, Imm(0), f"lane{k}"))
@@ -737,55 +737,77 @@ def lower_driver(count: int, abi: Abi, watchdog_ms: int, ending: str = "exit",
         out += [Label(f"lane{k}"), Comment(f"lane {k}: a subreaper of its own (not inherited)"),
                 subreaper, Syscall(nr("getpid"), (), "getpid"), Move(Var(Memory.LANE_PID), RET)]
         out += _lane(lane, abi, faults, die_after, rodata)
-    return out
+    return out + _watch(abi, count)
 
 
 def _lane(indexes: Sequence[int], abi: Abi, faults: Faults, die_after: int | None,
           rodata: Rodata | None) -> list[MicroOp]:
-    """One lane of the driver: programs `indexes` one after another, then exit."""
-    nr, const = abi.nr, abi.const
-    p0 = Var(Memory.P0PID)
+    """One lane of the driver: programs `indexes` one after another, then exit.
+
+    Each program's part is short: it forks the program and jumps to the watch (`_watch`),
+    which comes back to the part's end; so the driver's code grows little with the batch."""
+    nr = abi.nr
     out: list[MicroOp] = []
     for i in indexes:
-        wait, intr, done = f"drv{i}_wait", f"drv{i}_intr", f"drv{i}_done"
-        out += [Comment(f"program {i}"),
-                Move(Var(Memory.CUR_PROG), Imm(i)), Move(Var(Memory.HUNG), Imm(0))]
+        out += [Comment(f"program {i}"), Move(Var(Memory.CUR_PROG), Imm(i))]
         if faults.console_garbage and rodata is not None:
             out.append(Syscall(nr("write"), (Imm(1), Imm(rodata.add(GARBAGE)), Imm(len(GARBAGE))),
                                "write"))
         emit_fork(abi, out)
-        out += [
-            Branch("eq", RET, Imm(0), entry_label(i)),
-            Move(p0, RET),
-            Record("G", (RET, Var(Memory.LANE_PID))),
-            Branch("lt", RET, Imm(0), done),
-            Syscall(nr("setpgid"), (p0, p0), "setpgid"),
-            Syscall(nr("setitimer"), (Imm(const("ITIMER_REAL")), Imm(Memory.WATCHDOG), Imm(0)),
-                    "setitimer"),
-            Label(wait),
-            Move(Var(Memory.WSTATUS), Imm(0)),
-            Syscall(nr("wait4"), (Imm(-1), Imm(Memory.WSTATUS), Imm(0), Imm(0)), "wait4"),
-            Branch("eq", RET, Imm(-const("ECHILD")), done),
-            Branch("eq", RET, Imm(-const("EINTR")), intr),
-            Record("Z", (RET, Var(Memory.WSTATUS, 4))),
-            Branch("lt", RET, Imm(0), done),
-            Jump(wait),
-            Label(intr),
-            Comment("a second expiry means SIGKILL did not help: give up on the stragglers"),
-            Branch("ne", Var(Memory.HUNG), Imm(0), done),
-            Move(Var(Memory.HUNG), Imm(1)),
-            Record("H", ()),
-            Syscall(nr("kill"), (Neg(p0), Imm(const("SIGKILL"))), "kill"),
-            Jump(wait),
-            Label(done),
-            Syscall(nr("setitimer"), (Imm(const("ITIMER_REAL")), Imm(Memory.ZERO), Imm(0)),
-                    "setitimer"),
-            Record("N", ()),
-        ]
+        out += [Branch("eq", RET, Imm(0), entry_label(i)), Jump("drv_watch"),
+                Label(_watched(i))]
         if i == die_after:
             out.append(Syscall(nr("exit_group"), (Imm(0),), "exit_group"))
     out.append(Syscall(nr("exit_group"), (Imm(0),), "exit_group"))
     return out
+
+
+def _watched(index: int) -> str:
+    """Where the driver goes on once program `index` has ended."""
+    return f"drv{index}_next"
+
+
+def _watch(abi: Abi, count: int) -> list[MicroOp]:
+    """The driver's watch over the program it just forked (fork's result in RET): record the
+    start, put the program in its own process group, reap every process of it under the
+    watchdog, record the end, then go back to the lane, at the end of the program's part.
+
+    The way back compares Memory.CUR_PROG with each index: a jump to a computed address would
+    cost less, but the C and Rust reproducers translate these micro-ops, and Rust has none."""
+    nr, const = abi.nr, abi.const
+    p0 = Var(Memory.P0PID)
+    wait, intr, done = "drv_wait", "drv_intr", "drv_done"
+    return [
+        Comment("the watch over one program, shared by every lane and program"),
+        Label("drv_watch"),
+        Move(p0, RET),
+        Move(Var(Memory.HUNG), Imm(0)),
+        Record("G", (RET, Var(Memory.LANE_PID))),
+        Branch("lt", p0, Imm(0), done),
+        Syscall(nr("setpgid"), (p0, p0), "setpgid"),
+        Syscall(nr("setitimer"), (Imm(const("ITIMER_REAL")), Imm(Memory.WATCHDOG), Imm(0)),
+                "setitimer"),
+        Label(wait),
+        Move(Var(Memory.WSTATUS), Imm(0)),
+        Syscall(nr("wait4"), (Imm(-1), Imm(Memory.WSTATUS), Imm(0), Imm(0)), "wait4"),
+        Branch("eq", RET, Imm(-const("ECHILD")), done),
+        Branch("eq", RET, Imm(-const("EINTR")), intr),
+        Record("Z", (RET, Var(Memory.WSTATUS, 4))),
+        Branch("lt", RET, Imm(0), done),
+        Jump(wait),
+        Label(intr),
+        Comment("a second expiry means SIGKILL did not help: give up on the stragglers"),
+        Branch("ne", Var(Memory.HUNG), Imm(0), done),
+        Move(Var(Memory.HUNG), Imm(1)),
+        Record("H", ()),
+        Syscall(nr("kill"), (Neg(p0), Imm(const("SIGKILL"))), "kill"),
+        Jump(wait),
+        Label(done),
+        Syscall(nr("setitimer"), (Imm(const("ITIMER_REAL")), Imm(Memory.ZERO), Imm(0)),
+                "setitimer"),
+        Record("N", ()),
+    ] + [Branch("eq", Var(Memory.CUR_PROG), Imm(i), _watched(i)) for i in range(count)] + [
+        Syscall(nr("exit_group"), (Imm(0),), "exit_group")]
 
 
 def _init_then_reboot(abi: Abi, command: str, die: bool = False,

@@ -70,3 +70,16 @@ def test_programs_of_a_batch_run_in_separate_lanes_and_agree(target):
     lane_pids = {rec.fields[1] for k in range(4) for rec in parsed.program(k).driver
                  if rec.kind == "G"}
     assert len(lane_pids) == 4 and parsed.driver_pid not in lane_pids
+
+
+@pytest.mark.parametrize("lane_count", [1, 4])
+def test_the_driver_has_one_watch_and_a_few_micro_ops_per_program(lane_count):
+    abi = load("linux-aarch64")
+
+    def driver(count):
+        return lower_driver(count, abi, 2000, lanes=lanes.plan([QUICK] * count, lane_count))
+
+    small, large = driver(lane_count), driver(lane_count + 100)
+    assert sum(getattr(m, "name", "") == "drv_watch" for m in large) == 1
+    # a comment, the index, fork, the child's branch, the jump, the label, the way back
+    assert (len(large) - len(small)) / 100 <= 7
