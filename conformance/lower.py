@@ -176,6 +176,8 @@ class Memory:
     POLLARR = BASE + 0x1100    # struct pollfd[MAX_POLL]
     MAX_POLL = 16
     LANE_PID = BASE + 0x1180   # pid of the driver lane running the current program
+    RECFIELDS = BASE + 0x1200  # u64[MAX_RECFIELDS]: a record's fields, for rt_rec
+    MAX_RECFIELDS = 32
     READBUF = BASE + 0x2000
     ALTSTACK = BASE + 0x30000  # the alternate signal stack area
     ALTSTACK_SIZE = 0x10000

@@ -53,7 +53,7 @@ def test_a_sigreturn_that_forgets_a_register_is_found_where_it_first_shows(parse
 ])
 def test_corpus_programs_keep_the_invariant(abi_name, name, skipped):
     program = next(p for p in load_corpus("signals") if p.name == name)
-    result = sweep(program, load(abi_name), every=5)
+    result = sweep(program, load(abi_name), every=3)
     assert result.baseline == "agrees" and result.swept > 5 and not result.breaks, \
         describe(result)
     assert set(result.skipped) == skipped

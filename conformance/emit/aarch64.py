@@ -7,7 +7,7 @@ conditional branches hop over an unconditional `b` so targets may lie beyond +-1
 from __future__ import annotations
 
 from conformance.emit.base import HANDLER_FIELDS, HANDLER_INFO_FIELDS, Emitter
-from conformance.lower import NO_FAULTS, Memory
+from conformance.lower import NO_FAULTS, Imm, Memory
 
 _INVERSE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
 _ADDR = "x16"  # ip0: the intra-procedure scratch register, free for address building
@@ -196,6 +196,8 @@ rt_handler_no_info:
         return self.load_imm(_ADDR, addr) + [f"str {src}, [{_ADDR}]"]
 
     def record(self, kind: str, fields, data) -> list[str]:
+        if data is None and len(fields) <= Memory.MAX_RECFIELDS:
+            return self._short_record(kind, fields)
         frame = 16 * ((len(fields) + 1) // 2)
         lines = [f"sub sp, sp, #{frame}"] if frame else []
         for i, value in enumerate(fields):
@@ -210,6 +212,19 @@ rt_handler_no_info:
         if frame:
             lines.append(f"add sp, sp, #{frame}")
         return lines
+
+    def _short_record(self, kind: str, fields) -> list[str]:
+        """A record without data: its fields go to Memory.RECFIELDS, then rt_rec (half the
+        instructions of the general form, and records are most of a program's code)."""
+        lines: list[str] = []
+        for i, value in enumerate(fields):
+            slot = Memory.RECFIELDS + 8 * i
+            if isinstance(value, Imm) and value.value == 0:
+                lines += self.store("xzr", slot, 8)
+            else:
+                lines += self.load("x9", value) + self.store("x9", slot, 8)
+        return lines + self.load_imm("x0", ord(kind) | len(fields) << 8) + [
+            f"bl {self.routine('rt_rec')}"]
 
     def entry(self) -> list[str]:
         return self.load_imm(_BASE, Memory.BASE)
@@ -386,6 +401,15 @@ rt_regdiff_done:
     {self._addr("x16", m.PROBE_GPR)}
     str x4, [x16]
     ret
+
+// rt_rec(x0 = kind | nfields << 8): rt_record of the fields at RECFIELDS, without data
+rt_rec:
+    lsr x2, x0, #8
+    and x0, x0, #0xff
+    {self._addr("x1", m.RECFIELDS)}
+    mov x3, #0
+    mov x4, #0
+    b rt_record
 
 // the watchdog's SIGALRM handler: returning is all it does (wait4 then fails with EINTR)
 rt_nop_handler:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from conformance.emit.base import HANDLER_FIELDS, HANDLER_INFO_FIELDS, Emitter
-from conformance.lower import Memory
+from conformance.lower import Imm, Memory
 
 _JCC = {"eq": "je", "ne": "jne", "lt": "jl", "le": "jle", "gt": "jg", "ge": "jge"}
 
@@ -65,6 +65,8 @@ class X86_64Emitter(Emitter):
         return [f"mov qword ptr [{addr:#x} + riz*1], {reg}"]
 
     def record(self, kind: str, fields, data) -> list[str]:
+        if data is None and len(fields) <= Memory.MAX_RECFIELDS:
+            return self._short_record(kind, fields)
         frame = 16 * ((len(fields) + 1) // 2)
         lines = [f"sub rsp, {frame}"] if frame else []
         for i, value in enumerate(fields):
@@ -79,6 +81,19 @@ class X86_64Emitter(Emitter):
         if frame:
             lines.append(f"add rsp, {frame}")
         return lines
+
+    def _short_record(self, kind: str, fields) -> list[str]:
+        """A record without data: its fields go to Memory.RECFIELDS, then rt_rec (half the
+        instructions of the general form, and records are most of a program's code)."""
+        lines: list[str] = []
+        for i, value in enumerate(fields):
+            slot = Memory.RECFIELDS + 8 * i
+            if isinstance(value, Imm) and -(1 << 31) <= value.value < (1 << 31):
+                lines.append(f"mov qword ptr [{slot:#x} + riz*1], {value.value}")
+            else:
+                lines += self.load("rax", value) + self.store("rax", slot, 8)
+        return lines + [f"mov edi, {ord(kind) | len(fields) << 8:#x}",
+                        f"call {self.routine('rt_rec')}"]
 
     def entry(self) -> list[str]:
         return []
@@ -259,6 +274,16 @@ rt_regdiff_gpr_next:
 rt_regdiff_done:
     mov qword ptr [{m.PROBE_GPR:#x} + riz*1], r8
     ret
+
+# rt_rec(edi = kind | nfields << 8): rt_record of the fields at RECFIELDS, without data
+rt_rec:
+    mov edx, edi
+    shr edx, 8
+    and edi, 0xff
+    mov esi, {m.RECFIELDS:#x}
+    xor ecx, ecx
+    xor r8d, r8d
+    jmp rt_record
 
 # the watchdog's SIGALRM handler: returning is all it does (wait4 then fails with EINTR)
 rt_nop_handler:
