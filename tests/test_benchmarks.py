@@ -138,3 +138,17 @@ def test_stages_prints_every_stage_and_the_cpu_ceiling():
     cores, drawn, cpu_ms, checked = ceiling.groups()
     # drawing costs CPU too: the ceiling without it is the higher one
     assert int(checked) > int(drawn) > 0 and float(cpu_ms) > 0
+
+
+def test_build_prints_the_cost_of_each_abi():
+    script = _PATH.parent / "build.py"
+    out = subprocess.run([sys.executable, str(script), "--programs", "4", "--batch", "2",
+                          "--repeat", "1"], capture_output=True, text=True, timeout=300,
+                         cwd=_PATH.parent.parent, check=True).stdout
+    assert out.startswith("4 programs (seed 0), batches of 2\n"), out
+    for abi in ("linux-x86_64", "linux-aarch64"):
+        assert re.search(rf"^  {abi} +[0-9.]+ ms of CPU/program, +\d+ lines assembled/program, "
+                         r"+\d+ image bytes/program$", out, re.M), (abi, out)
+    bad = subprocess.run([sys.executable, str(script), "--batch", "0"], capture_output=True,
+                         text=True, timeout=60, cwd=_PATH.parent.parent)
+    assert bad.returncode == 2 and "--batch must be >= 1" in bad.stderr
