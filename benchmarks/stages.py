@@ -22,12 +22,12 @@ import time
 
 from conformance import trace
 from conformance.assemble import assemble
-from conformance.batch import RUNTIME_AT, build
+from conformance.batch import RUNTIME_AT, build, code_start, rodata_after
 from conformance.check import batch_timeout
 from conformance.compare import judge
 from conformance.emit import emitter_for
 from conformance.lanes import busy, plan
-from conformance.lower import NO_FAULTS, Rodata, lower_driver, lower_program
+from conformance.lower import NO_FAULTS, lower_driver, lower_program
 from conformance.runtime import runtime_for
 from generators import sample
 from oracle import predict
@@ -66,7 +66,7 @@ def main() -> None:
     expected = timed(costs, "oracle", lambda: [predict(p) for p in programs])
     # The runtime routines are assembled once per ABI and reused by every batch.
     runtime = runtime_for(abi, address=RUNTIME_AT)
-    rodata = Rodata(base=runtime.end + -runtime.end % 16)
+    rodata = rodata_after(runtime)
 
     def lower():
         micro = lower_driver(n, abi, 2000, rodata=rodata, lanes=plan(programs, args.lanes))
@@ -77,8 +77,7 @@ def main() -> None:
     micro = timed(costs, "lower", lower)
     listing = timed(costs, "emit",
                     lambda: emitter_for(abi, NO_FAULTS, runtime.routines).render(micro))
-    code_at = rodata.base + len(rodata.blob)
-    _ = timed(costs, "assemble", lambda: assemble(listing, abi, code_at + -code_at % 16))
+    _ = timed(costs, "assemble", lambda: assemble(listing, abi, code_start(rodata)))
     elf = build(programs, abi, ending=runner.batch_ending, lanes=args.lanes).elf
     result = timed(costs, "run", lambda: runner.run(elf, batch_timeout(n, 2000)))
     parsed = timed(costs, "parse", lambda: trace.parse(result.output))

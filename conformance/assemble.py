@@ -46,3 +46,17 @@ def assemble(listing: str, abi: Abi, address: int) -> bytes:
         raise AssemblyError(f"{abi.name}: keystone: {exc} (after {done} statements, near "
                             f"{near!r})") from None
     return bytes(encoding or b"")
+
+
+def assemble_with_addresses(listing: str, labels, abi: Abi,
+                            address: int) -> tuple[bytes, list[int]]:
+    """(code, addresses of `labels`) of `listing` assembled at `address`.
+
+    keystone gives no symbol table, so a `.quad` of each label is appended and read back;
+    labels take no space, so the code is byte for byte that of `listing` alone."""
+    labels = list(labels)
+    image = assemble(listing + "".join(f"    .quad {label}\n" for label in labels), abi,
+                     address)
+    split = len(image) - 8 * len(labels)
+    return image[:split], [int.from_bytes(image[k:k + 8], "little")
+                           for k in range(split, len(image), 8)]

@@ -20,7 +20,7 @@ from conformance.runtime import Runtime, runtime_for
 from targets.tables import Abi
 
 IMAGE_BASE = 0x400000
-RUNTIME_AT = IMAGE_BASE + HEADER_SIZE + -(IMAGE_BASE + HEADER_SIZE) % 16
+RUNTIME_AT = IMAGE_BASE + HEADER_SIZE + -(IMAGE_BASE + HEADER_SIZE) % 16  # 16-aligned
 DEFAULT_WATCHDOG_MS = 2000
 
 
@@ -42,7 +42,7 @@ class Batch:
     @property
     def listing(self) -> str:
         """The whole code, to read: the runtime routines, then the batch's own."""
-        c = self.code_listing.split(" ", 1)[0]  # its first line is a comment
+        c = emitter_for(self.abi).comment_prefix
         where = "".join(f"{c}   {label} = {address:#x}\n"
                         for label, address in self.runtime.routines.items())
         return (f"{c} runtime routines at {self.runtime.address:#x} (the same in every batch; "
@@ -62,7 +62,7 @@ def build(programs, abi: Abi, *, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
     if not programs:
         raise ValueError("a batch needs at least one program")
     runtime = runtime_for(abi, faults, address=RUNTIME_AT)
-    rodata = Rodata(base=runtime.end + -runtime.end % 16)
+    rodata = rodata_after(runtime)
     names = [p.name for p in programs]
     # (an unnamed program is never the one named: die_after "" means no such fault)
     die_after = names.index(faults.die_after) if faults.die_after and faults.die_after in names \
@@ -73,26 +73,36 @@ def build(programs, abi: Abi, *, watchdog_ms: int = DEFAULT_WATCHDOG_MS,
                          plan(programs, lanes))
     for index, program in enumerate(programs):
         micro += lower_program(program, index, abi, rodata, faults)
-    try:
-        listing, elf = link(micro, abi, runtime, rodata, faults)
-    except BatchTooLarge as exc:
-        raise BatchTooLarge(f"batch of {len(programs)} programs is too large ({exc}): split "
-                            "it into smaller batches") from None
+    listing, elf = link(micro, abi, runtime, rodata, faults)
     return Batch(programs, abi, listing, elf, watchdog_ms, runtime)
+
+
+def rodata_after(runtime: Runtime) -> Rodata:
+    """The read-only data area of an image, after its runtime routines."""
+    return Rodata(base=_align16(runtime.end))
+
+
+def code_start(rodata: Rodata) -> int:
+    """Where a batch's code starts: after its read-only data."""
+    return _align16(rodata.base + len(rodata.blob))
+
+
+def _align16(address: int) -> int:
+    return address + -address % 16
 
 
 def link(micro: list[MicroOp], abi: Abi, runtime: Runtime, rodata: Rodata,
          faults: Faults = NO_FAULTS) -> tuple[str, bytes]:
     """(listing, ELF) of `micro` (from `_start`), with the runtime and `rodata` before it."""
     listing = emitter_for(abi, faults, runtime.routines).render(micro)
-    code_at = rodata.base + len(rodata.blob)
-    code_at += -code_at % 16
+    code_at = code_start(rodata)
     code = assemble(listing, abi, code_at)
     image = bytearray(runtime.code)
     image += bytes(rodata.base - runtime.end) + rodata.blob
     image += bytes(code_at - RUNTIME_AT - len(image)) + code
     if RUNTIME_AT + len(image) > Memory.BASE:
-        raise BatchTooLarge(f"{len(image)} bytes of code and data")
+        raise BatchTooLarge(f"batch is too large ({len(image)} bytes of code and data): split "
+                            "it into smaller batches")
     # The headers end where the runtime starts but for alignment padding.
     payload = bytes(RUNTIME_AT - IMAGE_BASE - HEADER_SIZE) + image
     elf = write_elf(payload, machine=abi.elf_machine, base=IMAGE_BASE, entry=code_at,

@@ -2,8 +2,7 @@
 
 Every batch of an ABI carries the same routines at the same address, the start of its code, so
 they are assembled the first time and reused: a batch's own listing calls them by address.
-keystone gives no symbol table, so the routines' listing ends with a `.quad` of each label,
-and those last bytes are the labels' addresses (they are dropped from the code).
+The labels' addresses come from `assemble_with_addresses` (keystone has no symbol table).
 """
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from conformance.assemble import assemble
+from conformance.assemble import assemble_with_addresses
 from conformance.emit import emitter_for
 from conformance.lower import NO_FAULTS, Faults
 from targets.tables import Abi
@@ -49,11 +48,7 @@ def runtime_for(abi: Abi, faults: Faults = NO_FAULTS, *, address: int) -> Runtim
     if cached is not None:
         return cached
     labels = _LABEL.findall(listing)
-    table = "".join(f"    .quad {label}\n" for label in labels)
-    image = assemble(listing + table, abi, address)
-    code, tail = image[:len(image) - 8 * len(labels)], image[len(image) - 8 * len(labels):]
-    routines = {label: int.from_bytes(tail[8 * k:8 * k + 8], "little")
-                for k, label in enumerate(labels)}
-    made = Runtime(address, listing, code, routines)
+    code, addresses = assemble_with_addresses(listing, labels, abi, address)
+    made = Runtime(address, listing, code, dict(zip(labels, addresses)))
     with _CACHE_LOCK:
         return _CACHE.setdefault(key, made)

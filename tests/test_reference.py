@@ -8,13 +8,13 @@ import pytest
 
 pytest.importorskip("unicorn", reason="the reference machine needs unicorn (pip install unicorn)")
 
-from conformance.batch import IMAGE_BASE, RUNTIME_AT, build, link
+from conformance.batch import IMAGE_BASE, RUNTIME_AT, build, link, rodata_after
 from conformance.check import check
 from conformance.cli import load_corpus
 from conformance.compare import AGREES, DIVERGES, HUNG, decode_linux_wait_status
 from conformance.events import WaitStatus
 from conformance.ir import SigSet, StackSize
-from conformance.lower import Faults, Imm, Label, Memory, Move, Rodata, Syscall, Var
+from conformance.lower import Faults, Imm, Label, Memory, Move, Syscall, Var
 from conformance.runtime import runtime_for
 from e2e import assert_caught_exactly, disagreements
 from oracle import predict
@@ -35,7 +35,7 @@ REF_TARGETS = ("x86_64-ref", "aarch64-ref")
 def tiny_elf(abi, ops) -> bytes:
     """A static ELF running `ops` (micro-ops, emitted for the ABI) from `_start`."""
     runtime = runtime_for(abi, address=RUNTIME_AT)
-    return link([Label("_start")] + list(ops), abi, runtime, Rodata(base=runtime.end))[1]
+    return link([Label("_start")] + list(ops), abi, runtime, rodata_after(runtime))[1]
 
 
 def call(abi, name, *args) -> Syscall:

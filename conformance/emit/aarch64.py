@@ -33,6 +33,7 @@ class Aarch64Emitter(Emitter):
     isa = "aarch64"
     scratch = "x9"
     scratch2 = "x10"
+    record_arg = "x0"
     comment_prefix = "//"
 
     def __init__(self, abi, faults=NO_FAULTS, routines=None):
@@ -96,7 +97,7 @@ class Aarch64Emitter(Emitter):
             lines += self.load_imm(_BASE, Memory.BASE)  # the probe's pattern replaced it
         lines += self.store(self.abi.result_reg, Memory.RET, 8)
         lines += ["mov x0, sp", f"add x1, sp, #{area}", f"mov x2, #{len(gprs)}",
-                  f"mov x3, #{len(simd)}", f"bl {self.routine('rt_regdiff')}", f"add sp, sp, #{2 * area}"]
+                  f"mov x3, #{len(simd)}", self.call("rt_regdiff"), f"add sp, sp, #{2 * area}"]
         return lines
 
     def handlers(self) -> str:
@@ -196,8 +197,6 @@ rt_handler_no_info:
         return self.load_imm(_ADDR, addr) + [f"str {src}, [{_ADDR}]"]
 
     def record(self, kind: str, fields, data) -> list[str]:
-        if data is None and len(fields) <= Memory.MAX_RECFIELDS:
-            return self._short_record(kind, fields)
         frame = 16 * ((len(fields) + 1) // 2)
         lines = [f"sub sp, sp, #{frame}"] if frame else []
         for i, value in enumerate(fields):
@@ -208,23 +207,18 @@ rt_handler_no_info:
         else:
             lines += ["mov x3, #0", "mov x4, #0"]
         lines += [f"mov x0, #{ord(kind)}", "mov x1, sp", f"mov x2, #{len(fields)}",
-                  f"bl {self.routine('rt_record')}"]
+                  self.call("rt_record")]
         if frame:
             lines.append(f"add sp, sp, #{frame}")
         return lines
 
-    def _short_record(self, kind: str, fields) -> list[str]:
-        """A record without data: its fields go to Memory.RECFIELDS, then rt_rec (half the
-        instructions of the general form, and records are most of a program's code)."""
-        lines: list[str] = []
-        for i, value in enumerate(fields):
-            slot = Memory.RECFIELDS + 8 * i
-            if isinstance(value, Imm) and value.value == 0:
-                lines += self.store("xzr", slot, 8)
-            else:
-                lines += self.load("x9", value) + self.store("x9", slot, 8)
-        return lines + self.load_imm("x0", ord(kind) | len(fields) << 8) + [
-            f"bl {self.routine('rt_rec')}"]
+    def store_value(self, value, addr: int) -> list[str]:
+        if isinstance(value, Imm) and value.value == 0:
+            return self.store("xzr", addr, 8)
+        return super().store_value(value, addr)
+
+    def call(self, label: str) -> str:
+        return f"bl {self.routine(label)}"
 
     def entry(self) -> list[str]:
         return self.load_imm(_BASE, Memory.BASE)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from conformance.lower import (
-    NO_FAULTS, Add, Branch, CodeAddr, Comment, Faults, Imm, Jump, Label, MicroOp, Move, Neg,
-    Record, Syscall, Value, Var, RET,
+    NO_FAULTS, Add, Branch, CodeAddr, Comment, Faults, Imm, Jump, Label, Memory, MicroOp, Move,
+    Neg, Record, Syscall, Value, Var, RET,
 )
 
 HANDLER_FIELDS, HANDLER_INFO_FIELDS = 6, 9  # the handler record: see docs/semantics.md
@@ -19,11 +19,13 @@ from targets.tables import Abi
 
 
 class Emitter:
-    """Translate micro-ops for one ISA. Subclasses set `isa`, `scratch`, `scratch2`."""
+    """Translate micro-ops for one ISA. Subclasses set `isa`, `scratch`, `scratch2`,
+    `record_arg`."""
 
     isa = ""
     scratch = ""
     scratch2 = ""
+    record_arg = ""  # where rt_rec takes its argument
 
     def __init__(self, abi: Abi, faults: Faults = NO_FAULTS,
                  routines: Mapping[str, int] | None = None):
@@ -66,7 +68,16 @@ class Emitter:
         raise NotImplementedError
 
     def record(self, kind: str, fields: tuple[Value, ...], data) -> list[str]:
+        """A record through rt_record, its fields on the stack (the general form)."""
         raise NotImplementedError
+
+    def call(self, label: str) -> str:
+        """A call of runtime routine `label`."""
+        raise NotImplementedError
+
+    def store_value(self, value: Value, addr: int) -> list[str]:
+        """Store `value` in the 8-byte word at `addr` (a subclass may spell constants directly)."""
+        return self.load(self.scratch, value) + self.store(self.scratch, addr, 8)
 
     def entry(self) -> list[str]:
         """What runs first, before `_start` (register set-up the routines rely on)."""
@@ -79,8 +90,8 @@ class Emitter:
 
     # --- shared translation -----------------------------------------------------------------
     def routine(self, label: str) -> str:
-        """How the listing names runtime label `label`: its address when the runtime is
-        assembled apart, the label itself inside the runtime's own listing."""
+        """How the listing names runtime label `label`: its address in the assembled runtime,
+        or the label itself for an emitter given no addresses (single instructions)."""
         address = self.routines.get(label)
         return label if address is None else f"{address:#x}"
 
@@ -132,8 +143,20 @@ class Emitter:
             return self.load(self.scratch, op.src) + self.store(self.scratch, op.dst.addr,
                                                                 op.dst.size)
         if isinstance(op, Record):
+            if op.data is None and len(op.fields) <= Memory.MAX_RECFIELDS:
+                return self.short_record(op.kind, op.fields)
             return self.record(op.kind, op.fields, op.data)
         raise TypeError(f"unknown micro-op {op!r}")
+
+    def short_record(self, kind: str, fields: tuple[Value, ...]) -> list[str]:
+        """A record without data: its fields go to Memory.RECFIELDS, then rt_rec gets kind and
+        count in one register (half the instructions of the general form, and records are
+        most of a program's code)."""
+        lines: list[str] = []
+        for i, value in enumerate(fields):
+            lines += self.store_value(value, Memory.RECFIELDS + 8 * i)
+        return lines + self.load_imm(self.record_arg, ord(kind) | len(fields) << 8) + [
+            self.call("rt_rec")]
 
     @staticmethod
     def pattern(index: int) -> int:

@@ -13,6 +13,7 @@ class X86_64Emitter(Emitter):
     isa = "x86_64"
     scratch = "rax"
     scratch2 = "r11"
+    record_arg = "edi"
     comment_prefix = "#"
 
     def jump(self, label: str) -> list[str]:
@@ -56,7 +57,7 @@ class X86_64Emitter(Emitter):
         lines += snapshot + [self.abi.trap] + snapshot
         lines += self.store(self.abi.result_reg, Memory.RET, 8)
         lines += ["mov rdi, rsp", f"lea rsi, [rsp + {area}]", f"mov edx, {len(gprs)}",
-                  f"mov ecx, {len(simd)}", f"call {self.routine('rt_regdiff')}", f"add rsp, {2 * area}"]
+                  f"mov ecx, {len(simd)}", self.call("rt_regdiff"), f"add rsp, {2 * area}"]
         return lines
 
     def store(self, reg: str, addr: int, size: int) -> list[str]:
@@ -65,8 +66,6 @@ class X86_64Emitter(Emitter):
         return [f"mov qword ptr [{addr:#x} + riz*1], {reg}"]
 
     def record(self, kind: str, fields, data) -> list[str]:
-        if data is None and len(fields) <= Memory.MAX_RECFIELDS:
-            return self._short_record(kind, fields)
         frame = 16 * ((len(fields) + 1) // 2)
         lines = [f"sub rsp, {frame}"] if frame else []
         for i, value in enumerate(fields):
@@ -77,23 +76,18 @@ class X86_64Emitter(Emitter):
         else:
             lines += ["xor ecx, ecx", "xor r8d, r8d"]
         lines += [f"mov edi, {ord(kind)}", "mov rsi, rsp", f"mov edx, {len(fields)}",
-                  f"call {self.routine('rt_record')}"]
+                  self.call("rt_record")]
         if frame:
             lines.append(f"add rsp, {frame}")
         return lines
 
-    def _short_record(self, kind: str, fields) -> list[str]:
-        """A record without data: its fields go to Memory.RECFIELDS, then rt_rec (half the
-        instructions of the general form, and records are most of a program's code)."""
-        lines: list[str] = []
-        for i, value in enumerate(fields):
-            slot = Memory.RECFIELDS + 8 * i
-            if isinstance(value, Imm) and -(1 << 31) <= value.value < (1 << 31):
-                lines.append(f"mov qword ptr [{slot:#x} + riz*1], {value.value}")
-            else:
-                lines += self.load("rax", value) + self.store("rax", slot, 8)
-        return lines + [f"mov edi, {ord(kind) | len(fields) << 8:#x}",
-                        f"call {self.routine('rt_rec')}"]
+    def store_value(self, value, addr: int) -> list[str]:
+        if isinstance(value, Imm) and -(1 << 31) <= value.value < (1 << 31):
+            return [f"mov qword ptr [{addr:#x} + riz*1], {value.value}"]  # sign-extended imm32
+        return super().store_value(value, addr)
+
+    def call(self, label: str) -> str:
+        return f"call {self.routine(label)}"
 
     def entry(self) -> list[str]:
         return []

@@ -1,15 +1,15 @@
 """Where an address of a batch ELF comes from: its listing line, the nearest label, the op.
 
 keystone gives no symbol table, so the listing is assembled once more with a marker label
-before every instruction and a `.quad` of each marker appended after the code: labels take no
-space, so the code is byte for byte the batch's own (checked), and the quads are the addresses.
+before every instruction, whose addresses `assemble_with_addresses` reads back; the code is
+checked to be byte for byte the batch's own.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from conformance.assemble import assemble
+from conformance.assemble import assemble_with_addresses
 from conformance.batch import IMAGE_BASE, Batch
 
 _OP = re.compile(r"^(?:#|//) op (\d+): (.*)$")
@@ -34,14 +34,11 @@ class CodeMap:
         self.code_at = int.from_bytes(batch.elf[24:32], "little")  # e_entry: the code's start
         code = batch.elf[self.code_at - IMAGE_BASE:]
         marked, lines = self._mark(batch.code_listing, batch.abi.name)
-        quads = "\n".join(f"    .quad __cf_at_{k}" for k in range(len(lines)))
-        image = assemble(marked + quads + "\n", batch.abi, self.code_at)
-        if image[:len(code)] != code:
+        image, addresses = assemble_with_addresses(
+            marked, (f"__cf_at_{k}" for k in range(len(lines))), batch.abi, self.code_at)
+        if image != code:
             raise ValueError("the marked listing does not assemble to the batch's code")
-        tail = image[len(image) - 8 * len(lines):]
-        self.lines = tuple(
-            Line(int.from_bytes(tail[8 * k:8 * k + 8], "little"), *line)
-            for k, line in enumerate(lines))
+        self.lines = tuple(Line(address, *line) for address, line in zip(addresses, lines))
         self.end = self.code_at + len(code)
         self._by_address = {ln.address: ln for ln in self.lines}
 
