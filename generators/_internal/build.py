@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -52,8 +53,13 @@ class Template:
     handlers: bool = False    # runs handlers (the registers family probes these most)
 
 
-@st.composite
-def _step(draw, builder: "Builder", proc: Proc, avail: int, stop_odds: int) -> bool:
+# The arguments of the steps being drawn, innermost last (a fork's body draws its steps
+# inside its parent's), per thread.
+_pending_steps = threading.local()
+
+
+def _draw_step(draw) -> bool:
+    builder, proc, avail, stop_odds = _pending_steps.stack[-1]
     outer, builder.draw = builder.draw, draw  # the step's draws belong to its span
     try:
         return builder._step(proc, avail, stop_odds)
@@ -61,9 +67,15 @@ def _step(draw, builder: "Builder", proc: Proc, avail: int, stop_odds: int) -> b
         builder.draw = outer
 
 
+_draw_step.__name__ = _draw_step.__qualname__ = "_step"
+# One strategy object for every step, its arguments passed aside: a fresh composite per
+# step (its validation and cached properties computed again) was a sixth of drawing's cost.
+_STEP = st.composite(_draw_step)()
+
 # One strategy object per range, reused: building and validating a fresh strategy for each
 # of a program's hundred-odd choices cost more than drawing them.
 _integers = functools.lru_cache(maxsize=None)(st.integers)
+_binary = functools.lru_cache(maxsize=None)(st.binary)
 
 
 class Builder:
@@ -146,8 +158,17 @@ class Builder:
         start = self.room
         while not proc.done:
             avail = min(self.room, limit - (start - self.room))
-            if avail <= 0 or not self.draw(_step(self, proc, avail, stop_odds)):
+            if avail <= 0 or not self._draw_step(proc, avail, stop_odds):
                 break
+
+    def _draw_step(self, proc: Proc, avail: int, stop_odds: int) -> bool:
+        """One step drawn as its own span; whether there was one."""
+        stack = _pending_steps.__dict__.setdefault("stack", [])
+        stack.append((self, proc, avail, stop_odds))
+        try:
+            return self.draw(_STEP)
+        finally:
+            stack.pop()
 
     def _step(self, proc: Proc, avail: int, stop_odds: int) -> bool:
         if self.num(0, stop_odds - 1) == 0:
@@ -316,7 +337,7 @@ class Builder:
         """A write's payload: a short string or N pattern bytes (at most `most`)."""
         if self.flip(1, 3):
             return self.num(1, most)
-        return self.draw(st.binary(min_size=1, max_size=min(8, most)))
+        return self.draw(_binary(min_size=1, max_size=min(8, most)))
 
     def wait(self, parent: Proc, name: str, child: Proc, *, flags_from=("WUNTRACED",
              "WCONTINUED")) -> None:
