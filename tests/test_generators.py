@@ -256,3 +256,16 @@ def test_a_subset_stops_drawing_once_it_has_most():
     flips = iter([False, True, True])
     builder.flip = lambda p_true, of: next(flips)  # a fourth flip would raise StopIteration
     assert builder.subset(["a", "b", "c", "d", "e"], most=2) == ["b", "c"]
+
+
+def test_threads_drawing_at_once_draw_what_each_would_alone():
+    # Every step's arguments wait beside the one shared step strategy, per thread: threads
+    # drawing side by side must not take each other's (nor leave any behind).
+    from concurrent.futures import ThreadPoolExecutor
+
+    from generators._internal import build
+    alone = [sample(60, seed=s, max_ops=30) for s in (4, 5)]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda s: sample(60, seed=s, max_ops=30), (4, 5)))
+    assert together == alone
+    assert not getattr(build._pending_steps, "stack", [])
