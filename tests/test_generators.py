@@ -151,6 +151,23 @@ def test_no_periodic_prof_timer_around_spin(family):
     assert not bad, bad[0]
 
 
+WAITS = ("pause", "spin", "read", "write", "nanosleep", "poll", "ppoll")
+
+
+def probed_real_timer_before_a_wait(program) -> bool:
+    """A probed setitimer(ITIMER_REAL, value) right before an op that waits for it."""
+    listed = ops(program)
+    return any(op.call == "setitimer" and op.probe and op.args[0] == "ITIMER_REAL"
+               and op.args[1] and nxt.call in WAITS for op, nxt in zip(listed, listed[1:]))
+
+
+def test_no_probe_between_a_real_timer_and_its_wait():
+    """generated/96 (seed 0) on aarch64-qemu-user hung: `probe setitimer(ITIMER_REAL, 5)`,
+    the probe's record stalled past 5 ms, the timer fired, and spin() waited for ever."""
+    bad = scan_for("registers", probed_real_timer_before_a_wait)
+    assert not bad, bad[0]
+
+
 @settings(max_examples=30, deadline=None, database=None)
 @given(programs(max_ops=3, max_procs=1))
 def test_small_budgets_are_kept(program):

@@ -133,15 +133,17 @@ class Builder:
 
     # -- emitting ------------------------------------------------------------------------
 
-    def op(self, proc: Proc, call: str, *args, binds=(), body=None) -> Op:
-        """Append one op to `proc` (missing trailing arguments take their defaults)."""
+    def op(self, proc: Proc, call: str, *args, binds=(), body=None,
+           unprobed: bool = False) -> Op:
+        """Append one op to `proc` (missing trailing arguments take their defaults);
+        `unprobed` keeps a registers step from probing it."""
         spec = CALLS[call]
         defaults = DEFAULT_TAIL.get(call, ())
         missing = len(spec.params) - len(args)
         if missing:
             args = tuple(args) + tuple(defaults[len(defaults) - missing:])
         probe = False
-        if self.probe and call not in ("exit", "fork"):
+        if self.probe and not unprobed and call not in ("exit", "fork"):
             probe = self.flip()
         op = Op(call, tuple(args), tuple(binds), body, probe)
         proc.body.append(op)

@@ -1,8 +1,8 @@
 """The timers family: setitimer, getitimer, alarm, nanosleep, and what a timer interrupts.
 
 A timer is armed right before the call that waits for it (nothing that could take real time
-in between), with its signal handled, and it is spent or disarmed within the same step: no
-timer is left running between steps. Values (and sleeps, and poll timeouts) stay within
+in between, not even a probe), with its signal handled, and it is spent or disarmed within
+the same step: no timer is left running between steps. Values (and sleeps, and poll timeouts) stay within
 10..200 ms, and a timer that ends a spin() within 5..8 ms (its period within 8..12);
 ITIMER_REAL values that must not fire before the next op are at least 100 ms; alarm() only
 ever disarms (its unit is a whole second).
@@ -73,6 +73,14 @@ def _arm_for(b: Builder, p: Proc, which: str, *, avoid=(), deliveries: int = 1,
     return sig
 
 
+def arm_before_wait(b: Builder, p: Proc, value: int) -> None:
+    """setitimer(ITIMER_REAL, value), its signal unblocked, right before the op that must
+    be waiting when it fires. Never probed: a probe's record would come in between, and a
+    host that stalls the program there past the value (32 qemu-user processes on 2 cores)
+    lets the timer fire first, so that the wait never ends."""
+    b.op(p, "setitimer", "ITIMER_REAL", value, unprobed=True)
+
+
 def suspend(b: Builder, p: Proc, room: int) -> None:
     """Block SIGALRM, arm ITIMER_REAL (maybe periodic), sigsuspend until it fires (k times),
     then disarm a periodic timer."""
@@ -98,7 +106,7 @@ def suspend(b: Builder, p: Proc, room: int) -> None:
 def pause(b: Builder, p: Proc, room: int) -> None:
     """Arm ITIMER_REAL with SIGALRM handled and unblocked, then pause() until it fires."""
     sig = _arm_for(b, p, "ITIMER_REAL")
-    b.op(p, "setitimer", "ITIMER_REAL", b.num(50, 200))
+    arm_before_wait(b, p, b.num(50, 200))
     b.op(p, "pause")
     p._deliver(sig)
 
@@ -138,21 +146,21 @@ def interrupts(b: Builder, p: Proc, room: int, calls=INTERRUPTIBLE) -> None:
     if call == "read":
         readers = _empty_reader(b, p)
         name = b.pick(readers) if readers and b.flip() else b.pipe(p)[0]
-        b.op(p, "setitimer", "ITIMER_REAL", value)
+        arm_before_wait(b, p, value)
         b.op(p, "read", Ref(name), b.num(1, 64))
     elif call == "write":
         writers = _open_writer(b, p)
         name = b.pick(writers) if writers and b.flip() else b.pipe(p)[1]
-        b.op(p, "setitimer", "ITIMER_REAL", value)
+        arm_before_wait(b, p, value)
         b.op(p, "write", Ref(name), 70000)  # fills the pipe, then waits: the partial count
         p.end(name).pipe.offer(70000)
     elif call == "nanosleep":
-        b.op(p, "setitimer", "ITIMER_REAL", value)
+        arm_before_wait(b, p, value)
         b.op(p, "nanosleep", later)
     elif call in ("poll", "ppoll"):
         entries = quiet_entries(b, p)
         timeout = b.pick((-1, later))
-        b.op(p, "setitimer", "ITIMER_REAL", value)
+        arm_before_wait(b, p, value)
         if call == "poll":
             b.op(p, "poll", entries, timeout)
         else:
@@ -160,7 +168,7 @@ def interrupts(b: Builder, p: Proc, room: int, calls=INTERRUPTIBLE) -> None:
             b.op(p, "ppoll", entries, timeout, mask)
     else:
         # Nothing else waits here, and every spinning millisecond is a CPU's: keep it short.
-        b.op(p, "setitimer", "ITIMER_REAL", b.num(*SPIN_MS))
+        arm_before_wait(b, p, b.num(*SPIN_MS))
         b.op(p, "spin")
     p._deliver(sig)
 
