@@ -258,6 +258,9 @@ class _ProgramLowering:
         self.emit(Syscall(self.abi.nr(name), tuple(args), name, self.probing))
 
     probing = False
+    spin_follows = False   # the op being lowered is followed by a spin()
+    spin_counted = False   # this op has taken the handler count that the spin() next waits on
+    counted_before = False  # the op before this one has
 
     # operands
     def fd(self, operand) -> Value:
@@ -315,7 +318,9 @@ class _ProgramLowering:
         return self.out
 
     def body(self, ops) -> None:
-        for op in ops:
+        ops = tuple(ops)
+        for op, after in zip(ops, ops[1:] + (None,)):
+            self.spin_follows = after is not None and after.call == "spin"
             self.op(op)
         self.exit(Imm(0))
 
@@ -330,12 +335,19 @@ class _ProgramLowering:
         if self.faults.yield_between_ops:
             self.emit(Syscall(self.abi.nr("sched_yield"), (), "sched_yield"))
         self.probing = op.probe
+        self.counted_before, self.spin_counted = self.spin_counted, False
         try:
             getattr(self, "op_" + op.call)(op, index)
         finally:
             self.probing = False
 
     def result(self, index: int, *outs: Value, data=None) -> None:
+        if self.spin_follows and not self.spin_counted:
+            # A spin() next waits for a handler that runs from here on: one that runs while
+            # this record is written, or before the spin begins (a stalled host, a yield),
+            # still ends it, as it would have had the spin already begun.
+            self.emit(Move(Var(Memory.SPIN0), Var(Memory.HCOUNT)))
+            self.spin_counted = True
         if self.probing:
             outs += (Var(Memory.PROBE_GPR), Var(Memory.PROBE_SIMD))
         self.emit(Record("R", (Imm(index), RET) + outs, data))
@@ -476,7 +488,9 @@ class _ProgramLowering:
 
     def op_spin(self, op: Op, index: int) -> None:
         loop, done = self.label("spin"), self.label("spun")
-        self.emit(Move(Var(Memory.SPIN0), Var(Memory.HCOUNT)), Label(loop),
+        if not self.counted_before:
+            self.emit(Move(Var(Memory.SPIN0), Var(Memory.HCOUNT)))
+        self.emit(Label(loop),
                   Branch("ne", Var(Memory.HCOUNT), Var(Memory.SPIN0), done), Jump(loop),
                   Label(done), Move(RET, Imm(0)))
         self.result(index)

@@ -101,3 +101,33 @@ def test_aarch64_reaches_the_state_area_through_its_base_register():
     trap, stored = probe.index("svc #0"), probe.index("str x0, [x28, #0x18]")
     base = em.load_imm("x28", Memory.BASE)
     assert any(probe[k:k + len(base)] == base for k in range(trap, stored))
+
+
+@pytest.mark.parametrize("program, takes", [
+    # After the timer's setitimer returns, before its record and the yield before the spin:
+    # a handler that runs there (a stalled host) ends the spin instead of leaving it to wait
+    # for another that never comes (generated/659, seed 0, hung on aarch64-qemu-user).
+    ("sigaction(SIGALRM, handler)\nsetitimer(ITIMER_REAL, 5)\nspin()\n", "setitimer"),
+    ("spin()\n", None),                         # nothing before it: the spin takes its own
+    ("kill(self, 0)\nspin()\nspin()\n", "kill"),  # the second, after the first ends
+])
+def test_a_spin_counts_the_handlers_that_run_after_the_op_before_it(parse, program, takes):
+    from conformance.lower import Faults, Label, Memory, Move, Record, Var
+    micro = lower_program(parse(program), 0, tables.load("linux-x86_64"), Rodata(0x400000),
+                          Faults(yield_between_ops=True))
+    start = next(k for k, m in enumerate(micro) if isinstance(m, Syscall) and m.name == "getpid")
+    micro = micro[start + 1:]  # process 0's own ops, after its setup
+    snapshot = Move(Var(Memory.SPIN0), Var(Memory.HCOUNT))
+    loops = [k for k, m in enumerate(micro) if isinstance(m, Label) and "_spin_" in m.name]
+    taken = [k for k, m in enumerate(micro) if m == snapshot]
+    assert len(taken) == len(loops)
+    for taken_at, loop in zip(taken, loops):
+        between = micro[taken_at:loop]
+        if takes is None:
+            assert between == [snapshot]
+            continue
+        assert any(isinstance(m, Record) for m in between)  # the op's record comes after
+        assert any(isinstance(m, Syscall) and m.name == "sched_yield" for m in between)
+    if takes is not None:
+        before = [m.name for m in micro[:taken[0]] if isinstance(m, Syscall)]
+        assert before[-1] == takes
