@@ -258,9 +258,8 @@ class _ProgramLowering:
         self.emit(Syscall(self.abi.nr(name), tuple(args), name, self.probing))
 
     probing = False
-    spin_follows = False   # the op being lowered is followed by a spin()
-    spin_counted = False   # this op has taken the handler count that the spin() next waits on
-    counted_before = False  # the op before this one has
+    spin_next = False      # the op being lowered is followed by a spin()
+    spin_counted = False   # the handler count the spin() next waits on has been taken
 
     # operands
     def fd(self, operand) -> Value:
@@ -320,7 +319,7 @@ class _ProgramLowering:
     def body(self, ops) -> None:
         ops = tuple(ops)
         for op, after in zip(ops, ops[1:] + (None,)):
-            self.spin_follows = after is not None and after.call == "spin"
+            self.spin_next = after is not None and after.call == "spin"
             self.op(op)
         self.exit(Imm(0))
 
@@ -335,14 +334,13 @@ class _ProgramLowering:
         if self.faults.yield_between_ops:
             self.emit(Syscall(self.abi.nr("sched_yield"), (), "sched_yield"))
         self.probing = op.probe
-        self.counted_before, self.spin_counted = self.spin_counted, False
         try:
             getattr(self, "op_" + op.call)(op, index)
         finally:
             self.probing = False
 
     def result(self, index: int, *outs: Value, data=None) -> None:
-        if self.spin_follows and not self.spin_counted:
+        if self.spin_next and not self.spin_counted:
             # A spin() next waits for a handler that runs from here on: one that runs while
             # this record is written, or before the spin begins (a stalled host, a yield),
             # still ends it, as it would have had the spin already begun.
@@ -488,8 +486,9 @@ class _ProgramLowering:
 
     def op_spin(self, op: Op, index: int) -> None:
         loop, done = self.label("spin"), self.label("spun")
-        if not self.counted_before:
+        if not self.spin_counted:  # no op before it in this body took the count
             self.emit(Move(Var(Memory.SPIN0), Var(Memory.HCOUNT)))
+        self.spin_counted = False
         self.emit(Label(loop),
                   Branch("ne", Var(Memory.HCOUNT), Var(Memory.SPIN0), done), Jump(loop),
                   Label(done), Move(RET, Imm(0)))

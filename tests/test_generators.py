@@ -285,4 +285,4 @@ def test_threads_drawing_at_once_draw_what_each_would_alone():
     with ThreadPoolExecutor(2) as pool:
         together = list(pool.map(lambda s: sample(60, seed=s, max_ops=30), (4, 5)))
     assert together == alone
-    assert not getattr(build._pending_steps, "stack", [])
+    assert build._pending_steps.stack == []

@@ -53,12 +53,18 @@ class Template:
     handlers: bool = False    # runs handlers (the registers family probes these most)
 
 
-# The arguments of the steps being drawn, innermost last (a fork's body draws its steps
-# inside its parent's), per thread.
-_pending_steps = threading.local()
+class _PendingSteps(threading.local):
+    """The arguments of the steps being drawn in this thread, innermost last (a fork's body
+    draws its steps inside its parent's)."""
+
+    def __init__(self):
+        self.stack: list[tuple] = []
 
 
-def _draw_step(draw) -> bool:
+_pending_steps = _PendingSteps()
+
+
+def _step(draw) -> bool:
     builder, proc, avail, stop_odds = _pending_steps.stack[-1]
     outer, builder.draw = builder.draw, draw  # the step's draws belong to its span
     try:
@@ -67,10 +73,9 @@ def _draw_step(draw) -> bool:
         builder.draw = outer
 
 
-_draw_step.__name__ = _draw_step.__qualname__ = "_step"
 # One strategy object for every step, its arguments passed aside: a fresh composite per
 # step (its validation and cached properties computed again) was a sixth of drawing's cost.
-_STEP = st.composite(_draw_step)()
+_STEP = st.composite(_step)()
 
 # One strategy object per range, reused: building and validating a fresh strategy for each
 # of a program's hundred-odd choices cost more than drawing them.
@@ -165,12 +170,11 @@ class Builder:
 
     def _draw_step(self, proc: Proc, avail: int, stop_odds: int) -> bool:
         """One step drawn as its own span; whether there was one."""
-        stack = _pending_steps.__dict__.setdefault("stack", [])
-        stack.append((self, proc, avail, stop_odds))
+        _pending_steps.stack.append((self, proc, avail, stop_odds))
         try:
             return self.draw(_STEP)
         finally:
-            stack.pop()
+            _pending_steps.stack.pop()
 
     def _step(self, proc: Proc, avail: int, stop_odds: int) -> bool:
         if self.num(0, stop_odds - 1) == 0:

@@ -2,10 +2,10 @@
 
 A timer is armed right before the call that waits for it (nothing that could take real time
 in between, not even a probe), with its signal handled, and it is spent or disarmed within
-the same step: no timer is left running between steps. Values (and sleeps, and poll timeouts) stay within
-10..200 ms, and a timer that ends a spin() within 5..8 ms (its period within 8..12);
-ITIMER_REAL values that must not fire before the next op are at least 100 ms; alarm() only
-ever disarms (its unit is a whole second).
+the same step: no timer is left running between steps. Values (and sleeps, and poll
+timeouts) stay within 10..200 ms, and a timer that ends a spin() within 5..8 ms (its period
+within 8..12); ITIMER_REAL values that must not fire before the next op are at least 100 ms;
+alarm() only ever disarms (its unit is a whole second).
 """
 from __future__ import annotations
 
